@@ -1,0 +1,125 @@
+package zmq
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+)
+
+// RecvLoop receives messages on s until ctx is done, calling fn for each in
+// this goroutine, then closes s. It is the whole life of a receive-only
+// socket (PULL, SUB, receive-side ROUTER). Errors other than timeouts are
+// passed to onErr (may be nil) and the loop goes on: one bad peer must not
+// stop the process.
+func RecvLoop(ctx context.Context, s *Socket, fn func(msg [][]byte), onErr func(error)) {
+	defer s.Close()
+	for ctx.Err() == nil {
+		msg, err := s.Recv()
+		if err != nil {
+			if errors.Is(err, ErrTimeout) {
+				continue
+			}
+			if errors.Is(err, ErrClosed) {
+				return
+			}
+			if onErr != nil {
+				onErr(err)
+			}
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		fn(msg)
+	}
+}
+
+// Sender owns a send-only socket (PUSH, PUB, send-side ROUTER) and sends
+// what other goroutines queue with Send. Queued messages are sent in order.
+type Sender struct {
+	s       *Socket
+	q       chan [][]byte
+	dropped atomic.Uint64
+	onErr   func(msg [][]byte, err error)
+	done    chan struct{}
+}
+
+// NewSender wraps s; queue bounds the messages waiting for the socket.
+// onErr (may be nil) is told about messages that could not be sent
+// (unroutable ROUTER identity, closed socket).
+func NewSender(s *Socket, queue int, onErr func(msg [][]byte, err error)) *Sender {
+	return &Sender{s: s, q: make(chan [][]byte, queue), onErr: onErr, done: make(chan struct{})}
+}
+
+// Send queues a message; it blocks while the queue is full, and drops the
+// message once the sender has stopped.
+func (w *Sender) Send(frames ...[]byte) {
+	select {
+	case w.q <- frames:
+	case <-w.done:
+		w.dropped.Add(1)
+	}
+}
+
+// TrySend queues a message without blocking; it reports false (and counts a
+// drop) when the queue is full.
+func (w *Sender) TrySend(frames ...[]byte) bool {
+	select {
+	case w.q <- frames:
+		return true
+	default:
+		w.dropped.Add(1)
+		return false
+	}
+}
+
+// Dropped counts messages dropped by TrySend or after stop.
+func (w *Sender) Dropped() uint64 { return w.dropped.Load() }
+
+// Run sends queued messages until ctx is done, then closes the socket.
+// A message blocked by a full high-water mark is retried until it goes or
+// ctx ends; ordering is kept.
+func (w *Sender) Run(ctx context.Context) {
+	defer close(w.done)
+	defer w.s.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			w.drain()
+			return
+		case msg := <-w.q:
+			w.send(ctx, msg)
+		}
+	}
+}
+
+func (w *Sender) send(ctx context.Context, msg [][]byte) {
+	for {
+		err := w.s.Send(msg...)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, ErrTimeout) && ctx.Err() == nil {
+			continue
+		}
+		if w.onErr != nil {
+			w.onErr(msg, err)
+		}
+		return
+	}
+}
+
+// drain sends what is already queued, briefly, so a clean stop does not
+// lose the last messages (e.g. a final response packet).
+func (w *Sender) drain() {
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		select {
+		case msg := <-w.q:
+			if err := w.s.Send(msg...); err != nil {
+				return
+			}
+		default:
+			return
+		}
+	}
+}

@@ -1,0 +1,258 @@
+package zmq
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+func ipc(t *testing.T, name string) string {
+	return "ipc://" + filepath.Join(t.TempDir(), name)
+}
+
+func mustNew(t *testing.T, typ Type, o Options) *Socket {
+	t.Helper()
+	s, err := New(typ, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func recvWithin(t *testing.T, s *Socket, d time.Duration) [][]byte {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		msg, err := s.Recv()
+		if errors.Is(err, ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msg
+	}
+	t.Fatal("nothing received")
+	return nil
+}
+
+func TestPushPullMultipart(t *testing.T) {
+	t.Parallel()
+	ep := ipc(t, "pp")
+	pull := mustNew(t, Pull, Options{})
+	defer pull.Close()
+	if err := pull.Bind(ep); err != nil {
+		t.Fatal(err)
+	}
+	push := mustNew(t, Push, Options{})
+	defer push.Close()
+	if err := push.Connect(ep); err != nil {
+		t.Fatal(err)
+	}
+	if err := push.Send([]byte("a"), []byte{}, []byte("ccc")); err != nil {
+		t.Fatal(err)
+	}
+	msg := recvWithin(t, pull, 5*time.Second)
+	if len(msg) != 3 || string(msg[0]) != "a" || len(msg[1]) != 0 || string(msg[2]) != "ccc" {
+		t.Fatalf("got %q", msg)
+	}
+}
+
+// The zhttp pattern: a server ROUTER with an identity, a client ROUTER that
+// addresses it by that identity, with ROUTER_MANDATORY.
+func TestRouterToRouterByIdentity(t *testing.T) {
+	t.Parallel()
+	ep := ipc(t, "rr")
+	client := mustNew(t, Router, Options{RouterMandatory: true})
+	defer client.Close()
+	if err := client.Bind(ep); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Send([]byte("nobody"), nil, []byte("x")); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("unknown identity: %v, want ErrUnreachable", err)
+	}
+	server := mustNew(t, Router, Options{Identity: "pushpin-proxy_1"})
+	defer server.Close()
+	if err := server.Connect(ep); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := client.Send([]byte("pushpin-proxy_1"), nil, []byte("Thello"))
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrUnreachable) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	msg := recvWithin(t, server, 5*time.Second)
+	if len(msg) != 3 || len(msg[1]) != 0 || string(msg[2]) != "Thello" {
+		t.Fatalf("got %q", msg)
+	}
+}
+
+func TestPubSubPrefix(t *testing.T) {
+	t.Parallel()
+	ep := ipc(t, "ps")
+	sub := mustNew(t, Sub, Options{Subscribe: []string{"condure "}})
+	defer sub.Close()
+	if err := sub.Bind(ep); err != nil {
+		t.Fatal(err)
+	}
+	pub := mustNew(t, Pub, Options{})
+	defer pub.Close()
+	if err := pub.Connect(ep); err != nil {
+		t.Fatal(err)
+	}
+	// PUB drops until the subscription has propagated: keep sending.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		_ = pub.Send([]byte("other Tx"))
+		_ = pub.Send([]byte("condure Ty"))
+		msg, err := sub.Recv()
+		if errors.Is(err, ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(msg[0]) != "condure Ty" {
+			t.Fatalf("got %q through the prefix filter", msg[0])
+		}
+		return
+	}
+	t.Fatal("no message")
+}
+
+// PUSH must round-robin between two PULL peers (the go-zeromq failure).
+func TestPushRoundRobin(t *testing.T) {
+	t.Parallel()
+	ep1, ep2 := ipc(t, "a"), ipc(t, "b")
+	p1 := mustNew(t, Pull, Options{})
+	p2 := mustNew(t, Pull, Options{})
+	defer p1.Close()
+	defer p2.Close()
+	if err := p1.Bind(ep1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.Bind(ep2); err != nil {
+		t.Fatal(err)
+	}
+	push := mustNew(t, Push, Options{Immediate: true})
+	defer push.Close()
+	_ = push.Connect(ep1)
+	_ = push.Connect(ep2)
+	time.Sleep(100 * time.Millisecond) // both pipes must be up for a fair split
+	const n = 100
+	for i := 0; i < n; i++ {
+		if err := push.Send([]byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(s *Socket) int {
+		c := 0
+		for {
+			s2, err := s.Recv()
+			if err != nil {
+				return c
+			}
+			_ = s2
+			c++
+		}
+	}
+	c1, c2 := count(p1), count(p2)
+	if c1+c2 != n || c1 == 0 || c2 == 0 {
+		t.Fatalf("split %d/%d, want both non-zero summing to %d", c1, c2, n)
+	}
+}
+
+// Many multipart messages under heavy preemption signals: none may be lost
+// or arrive truncated.
+func TestNoTruncationUnderSignals(t *testing.T) {
+	t.Parallel()
+	ep := ipc(t, "sig")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pull := mustNew(t, Pull, Options{RcvHWM: 100000})
+	if err := pull.Bind(ep); err != nil {
+		t.Fatal(err)
+	}
+	push := mustNew(t, Push, Options{SndHWM: 100000})
+	if err := push.Connect(ep); err != nil {
+		t.Fatal(err)
+	}
+	// Keep the runtime busy with GC and preemption (SIGURG).
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			_ = make([]byte, 1<<16)
+			runtime.GC()
+		}
+	}()
+	const n = 20000
+	got := make(chan int, 1)
+	go func() {
+		c := 0
+		RecvLoop(ctx, pull, func(msg [][]byte) {
+			if len(msg) != 3 || string(msg[0]) != "id" || !bytes.Equal(msg[2], []byte(fmt.Sprint(c))) {
+				t.Errorf("message %d: %q", c, msg)
+			}
+			c++
+			if c == n {
+				got <- c
+			}
+		}, func(err error) { t.Errorf("recv: %v", err) })
+	}()
+	w := NewSender(push, 1024, func(msg [][]byte, err error) { t.Errorf("send: %v", err) })
+	go w.Run(ctx)
+	for i := 0; i < n; i++ {
+		w.Send([]byte("id"), nil, []byte(fmt.Sprint(i)))
+	}
+	select {
+	case c := <-got:
+		if c != n {
+			t.Fatalf("got %d", c)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("timed out")
+	}
+	cancel()
+	wg.Wait()
+}
+
+func BenchmarkPushPull(b *testing.B) {
+	ep := "ipc://" + filepath.Join(b.TempDir(), "bench")
+	pull, _ := New(Pull, Options{RcvHWM: 100000})
+	defer pull.Close()
+	_ = pull.Bind(ep)
+	push, _ := New(Push, Options{SndHWM: 100000})
+	defer push.Close()
+	_ = push.Connect(ep)
+	msg := bytes.Repeat([]byte("x"), 200)
+	b.ReportAllocs()
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < b.N; i++ {
+			if _, err := pull.Recv(); err != nil {
+				i--
+			}
+		}
+		close(done)
+	}()
+	for i := 0; i < b.N; i++ {
+		for push.Send(msg) != nil {
+		}
+	}
+	<-done
+}
