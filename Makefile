@@ -1,0 +1,53 @@
+# Two commands on a fresh machine: `make run` (build and start the proxy with
+# the example config) and `make test` (every test). Both install the system
+# packages the build needs (libczmq-dev) through scripts/deps.sh.
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+FUZZTIME ?= 30s
+CONFIG  ?= configs/pushpin.conf
+
+.PHONY: all deps deps-pushpin build run test test-unit test-e2e fuzz bench vet fmt clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+# The interop tests and side-by-side benchmarks need Debian's pushpin 1.36.
+deps-pushpin:
+	@scripts/deps.sh --pushpin
+
+build: deps
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+run: build
+	$(BIN)/pushpin --config=$(CONFIG) --merge-output
+
+vet:
+	$(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+
+# Unit tests (with fuzz seed corpora) and the e2e tests against bin/, all with -race.
+test: deps-pushpin build vet
+	E2E_NO_BUILD=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-unit: deps
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /runner/e2e)
+
+test-e2e: deps-pushpin build
+	E2E_NO_BUILD=1 $(GO) test -race -count=1 -v ./runner/e2e/
+
+# Run every fuzz target for FUZZTIME each.
+fuzz: deps
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run=XXX -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench: deps-pushpin build
+	$(GO) test -run=XXX -bench=. -benchmem $$($(GO) list ./... | grep -v /runner/e2e)
+
+clean:
+	rm -rf $(BIN)

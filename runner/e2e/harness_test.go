@@ -1,0 +1,450 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// repoRoot is the module root; binaries are built into repoRoot/bin.
+var repoRoot = func() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}()
+
+// Real Pushpin 1.36 programs (Debian package `pushpin`).
+const (
+	realCondure = "/usr/bin/condure"
+	realProxy   = "/usr/bin/pushpin-proxy"
+	realHandler = "/usr/bin/pushpin-handler"
+	realZurl    = "/usr/bin/zurl"
+)
+
+func TestMain(m *testing.M) {
+	// Build every program so the tests always run the code under test; make
+	// test builds first too, so this is quick (cached) there.
+	if os.Getenv("E2E_NO_BUILD") == "" {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(repoRoot, "bin")+"/", "./cmd/...")
+		cmd.Dir = repoRoot
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: building binaries:", err)
+			os.Exit(1)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// bin returns the path of one of our programs.
+func bin(name string) string { return filepath.Join(repoRoot, "bin", name) }
+
+// needRealPushpin skips when Debian's pushpin package is not installed
+// (`scripts/deps.sh --pushpin` installs it; make test runs that).
+func needRealPushpin(t *testing.T) {
+	t.Helper()
+	for _, p := range []string{realCondure, realProxy, realHandler, realZurl} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("Pushpin 1.36 not installed (%s missing): run scripts/deps.sh --pushpin", p)
+		}
+	}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitFor polls fn until it returns nil or d passes.
+func waitFor(t *testing.T, d time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = fn(); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("condition not met within %v: %v", d, err)
+}
+
+// proc is a started program; it is stopped (its whole process group) when
+// the test ends, and its output is shown if the test failed.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+}
+
+func startProc(t *testing.T, name, path string, args ...string) *proc {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".out")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			if len(b) > 6000 {
+				b = b[len(b)-6000:]
+			}
+			t.Logf("---- %s output (tail) ----\n%s", name, b)
+		}
+	})
+	return p
+}
+
+// stop sends SIGTERM to the process group, then SIGKILL after 5 s.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// output returns what the process printed so far.
+func (p *proc) output() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
+}
+
+// stack describes one Pushpin deployment in a temp dir: a pushpin.conf with
+// every port chosen free, usable by the real Pushpin programs and ours alike.
+type stack struct {
+	Dir, RunDir, Conf string
+	HTTPPort          int // client port
+	PushInPort        int // ZeroMQ PULL publish
+	PushInHTTPPort    int // HTTP control API
+	PushInSubPort     int // ZeroMQ SUB publish
+	CommandPort       int // command socket
+	Routes            string
+	// ExtraConf is appended to pushpin.conf (e.g. "[proxy]\ndebug=true\n").
+	ExtraConf string
+}
+
+func newStack(t *testing.T, routes string) *stack {
+	t.Helper()
+	// ipc paths must stay under ~100 bytes: use a short temp dir.
+	dir, err := os.MkdirTemp("", "pp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return &stack{
+		Dir: dir, RunDir: filepath.Join(dir, "run"), Conf: filepath.Join(dir, "pushpin.conf"),
+		HTTPPort: freePort(t), PushInPort: freePort(t), PushInHTTPPort: freePort(t),
+		PushInSubPort: freePort(t), CommandPort: freePort(t), Routes: routes,
+	}
+}
+
+// ipc returns the endpoint of a named internal socket.
+func (s *stack) ipc(name string) string { return "ipc://" + filepath.Join(s.RunDir, "pushpin-"+name) }
+
+// write writes pushpin.conf, internal.conf (zurl sockets in the run dir, as
+// upstream 1.36), routes and zurl.conf.
+func (s *stack) write(t *testing.T) {
+	t.Helper()
+	if err := os.MkdirAll(s.RunDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	internal := strings.NewReplacer(
+		"ipc:///var/run/zurl/zurl-in-stream", "ipc://{rundir}/{ipc_prefix}zurl-in-stream",
+		"ipc:///var/run/zurl/zurl-in", "ipc://{rundir}/{ipc_prefix}zurl-in",
+		"ipc:///var/run/zurl/zurl-out", "ipc://{rundir}/{ipc_prefix}zurl-out",
+	).Replace(internalConf)
+	mustWrite(t, filepath.Join(s.Dir, "internal.conf"), internal)
+	mustWrite(t, filepath.Join(s.Dir, "routes"), s.Routes+"\n")
+	conf := fmt.Sprintf(`[global]
+include=%s
+rundir=%s
+ipc_prefix=pushpin-
+port_offset=0
+stats_connection_ttl=120
+
+[runner]
+services=condure,zurl,pushpin-proxy,pushpin-handler
+http_port=127.0.0.1:%d
+logdir=%s
+log_level=2
+client_buffer_size=8192
+client_maxconn=50000
+
+[proxy]
+routesfile=routes
+debug=false
+auto_cross_origin=false
+accept_x_forwarded_protocol=false
+set_x_forwarded_protocol=proto-only
+x_forwarded_for=
+x_forwarded_for_trusted=
+accept_pushpin_route=false
+sig_iss=pushpin
+sig_key=changeme
+upstream_key=
+updates_check=off
+
+[handler]
+push_in_spec=tcp://127.0.0.1:%d
+push_in_sub_specs=tcp://127.0.0.1:%d
+push_in_sub_connect=false
+push_in_http_addr=127.0.0.1
+push_in_http_port=%d
+stats_spec=ipc://{rundir}/{ipc_prefix}stats
+command_spec=tcp://127.0.0.1:%d
+message_rate=2500
+message_hwm=25000
+message_wait=5000
+id_cache_ttl=60
+connection_subscription_max=20
+subscription_linger=60
+stats_subscription_ttl=60
+stats_report_interval=10
+stats_format=tnetstring
+%s`, filepath.Join(s.Dir, "internal.conf"), s.RunDir, s.HTTPPort, filepath.Join(s.Dir, "log"),
+		s.PushInPort, s.PushInSubPort, s.PushInHTTPPort, s.CommandPort, s.ExtraConf)
+	mustWrite(t, s.Conf, conf)
+	mustWrite(t, filepath.Join(s.RunDir, "zurl.conf"), fmt.Sprintf(`[General]
+instance_id=
+in_spec=%s
+in_stream_spec=%s
+out_spec=%s
+in_req_spec=
+defpolicy=allow
+allow=
+deny=127.*,10.*,192.168.*,*.local
+max_open_requests=2000
+buffer_size=200000
+timeout=600
+in_hwm=1000
+out_hwm=1000
+`, s.ipc("zurl-in"), s.ipc("zurl-in-stream"), s.ipc("zurl-out")))
+}
+
+func mustWrite(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Starting the tiers one by one; path is ours (bin(...)) or the real one.
+
+func (s *stack) startConnMgr(t *testing.T, path string) *proc {
+	return startProc(t, filepath.Base(path), path,
+		fmt.Sprintf("--listen=127.0.0.1:%d,stream", s.HTTPPort),
+		"--zclient-stream="+s.ipc("condure"),
+		"--buffer-size=8192", "--stream-maxconn=50000", "--log-level=2")
+}
+
+func (s *stack) startProxy(t *testing.T, path string) *proc {
+	return startProc(t, filepath.Base(path), path, "--config="+s.Conf, "--ipc-prefix=pushpin-", "--loglevel=2")
+}
+
+func (s *stack) startHandler(t *testing.T, path string) *proc {
+	return startProc(t, filepath.Base(path), path, "--config="+s.Conf, "--ipc-prefix=pushpin-", "--loglevel=2")
+}
+
+func (s *stack) startZurl(t *testing.T, path string) *proc {
+	return startProc(t, filepath.Base(path), path, "--config="+filepath.Join(s.RunDir, "zurl.conf"), "--loglevel=2")
+}
+
+// startRunner starts our pushpin runner with this stack's config.
+func (s *stack) startRunner(t *testing.T, args ...string) *proc {
+	return startProc(t, "pushpin", bin("pushpin"), append([]string{"--config=" + s.Conf, "--merge-output"}, args...)...)
+}
+
+// url returns a client URL on the stack's HTTP port.
+func (s *stack) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", s.HTTPPort, path) }
+
+// publishURL is the handler's HTTP publish endpoint.
+func (s *stack) publishURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/publish/", s.PushInHTTPPort)
+}
+
+// waitReady waits until a request through the stack answers (any status
+// from the route, not a connection error) and the publish API is up.
+func (s *stack) waitReady(t *testing.T, path string) {
+	t.Helper()
+	waitFor(t, 15*time.Second, func() error {
+		resp, err := http.Get(s.url(path))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	waitFor(t, 15*time.Second, func() error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", s.PushInHTTPPort))
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	})
+}
+
+// publish posts a JSON publish body and fails the test unless it is 200.
+func (s *stack) publish(t *testing.T, body string) {
+	t.Helper()
+	resp, err := http.Post(s.publishURL(), "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("publish: %d %s", resp.StatusCode, b)
+	}
+}
+
+// streamReader reads a held streaming response line by line.
+type streamReader struct {
+	resp  *http.Response
+	lines chan string
+	once  sync.Once
+}
+
+// openStream GETs url and returns once the response headers arrived.
+func openStream(t *testing.T, url string) *streamReader {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	sr := &streamReader{resp: resp, lines: make(chan string, 1024)}
+	go func() {
+		defer close(sr.lines)
+		br := bufio.NewReader(resp.Body)
+		for {
+			line, err := br.ReadString('\n')
+			if line != "" {
+				sr.lines <- line
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); resp.Body.Close() })
+	return sr
+}
+
+// next returns the next line, failing the test after d.
+func (sr *streamReader) next(t *testing.T, d time.Duration) string {
+	t.Helper()
+	select {
+	case l, ok := <-sr.lines:
+		if !ok {
+			t.Fatal("stream ended")
+		}
+		return l
+	case <-time.After(d):
+		t.Fatalf("no stream data within %v", d)
+	}
+	return ""
+}
+
+// rawRequest sends raw bytes on a new connection and returns everything
+// read until the server closes or d passes.
+func rawRequest(t *testing.T, addr string, data []byte, d time.Duration) []byte {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(d))
+	if _, err := c.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	_, err = io.Copy(&buf, c)
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		t.Logf("raw read: %v", err)
+	}
+	return buf.Bytes()
+}
+
+// openStreamExpect opens a stream whose first line must be first, retrying
+// while the tiers are still connecting to each other (a hold needs the
+// proxy→handler socket, which comes up after the client port).
+func openStreamExpect(t *testing.T, url, first string) *streamReader {
+	t.Helper()
+	var st *streamReader
+	waitFor(t, 15*time.Second, func() error {
+		sr := openStream(t, url)
+		select {
+		case l := <-sr.lines:
+			if l == first {
+				st = sr
+				return nil
+			}
+			return fmt.Errorf("first line %q, want %q", l, first)
+		case <-time.After(5 * time.Second):
+			return errors.New("no first line")
+		}
+	})
+	return st
+}

@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tiers names the program that runs each tier of a stack.
+type tiers struct {
+	name                           string
+	connmgr, proxy, handler, zurl string
+}
+
+var allReal = tiers{"pushpin-1.36", realCondure, realProxy, realHandler, realZurl}
+
+// start brings up a stack with the given tiers and waits until it serves.
+func (tr tiers) start(t *testing.T, routes string) *stack {
+	t.Helper()
+	s := newStack(t, routes)
+	s.write(t)
+	s.startZurl(t, tr.zurl)
+	s.startHandler(t, tr.handler)
+	s.startProxy(t, tr.proxy)
+	s.startConnMgr(t, tr.connmgr)
+	return s
+}
+
+// scenarioTestRoute: the built-in test route answers, holds a stream and
+// delivers a publish into it.
+func scenarioTestRoute(t *testing.T, tr tiers) {
+	s := tr.start(t, "* test")
+	s.waitReady(t, "/")
+	resp, err := http.Get(s.url("/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Hello from the Pushpin test handler!") {
+		t.Fatalf("GET /: %d %q", resp.StatusCode, body)
+	}
+	st := openStreamExpect(t, s.url("/stream"), "[stream opened]\n")
+	// The subscription may take a moment to be registered: publish until seen.
+	got := make(chan string, 1)
+	go func() { got <- st.next(t, 10*time.Second) }()
+	deadline := time.After(10 * time.Second)
+	for {
+		s.publish(t, `{"items":[{"channel":"test","formats":{"http-stream":{"content":"hello there\n"}}}]}`)
+		select {
+		case l := <-got:
+			if l != "hello there\n" {
+				t.Fatalf("published line %q", l)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("publish never reached the stream")
+		}
+	}
+}
+
+func TestReferencePushpin(t *testing.T) {
+	needRealPushpin(t)
+	t.Parallel()
+	scenarioTestRoute(t, allReal)
+}
