@@ -7,4 +7,4 @@ require (
 	github.com/zeromq/goczmq v4.1.0+incompatible
 )
 
-require github.com/evanphx/json-patch/v5 v5.9.11 // indirect
+require github.com/evanphx/json-patch/v5 v5.9.11
