@@ -7,4 +7,14 @@ require (
 	github.com/zeromq/goczmq v4.1.0+incompatible
 )
 
-require github.com/evanphx/json-patch/v5 v5.9.11
+require (
+	github.com/evanphx/json-patch/v5 v5.9.11
+	github.com/fsnotify/fsnotify v1.10.1
+	github.com/rs/zerolog v1.35.1
+)
+
+require (
+	github.com/mattn/go-colorable v0.1.14 // indirect
+	github.com/mattn/go-isatty v0.0.20 // indirect
+	golang.org/x/sys v0.29.0 // indirect
+)
