@@ -222,3 +222,27 @@ func BenchmarkEncodeData(b *testing.B) {
 		buf = p.AppendPub(buf[:0], "condure")
 	}
 }
+
+// Frames produced by the real condure 1.9.1 (testdata/condure-*-recv-*)
+// re-encode byte for byte: our connection manager writes packets exactly as
+// condure does.
+func TestCondureFramesByteExact(t *testing.T) {
+	t.Parallel()
+	files, _ := filepath.Glob("testdata/condure-*-recv-*.bin")
+	if len(files) < 10 {
+		t.Fatalf("only %d condure frames in testdata", len(files))
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := ParseMessage(b)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if got := p.AppendMessage(nil); !bytes.Equal(got, b) {
+			t.Errorf("%s:\n got %s\nwant %s", filepath.Base(f), got, b)
+		}
+	}
+}

@@ -107,14 +107,14 @@ func (p *Packet) appendFields(b []byte) ([]byte, error) {
 	if p.Body != nil {
 		b = ts.AppendBytes(kv(b, "body"), p.Body)
 	}
+	if p.HasCredits {
+		b = ts.AppendInt(kv(b, "credits"), p.Credits)
+	}
 	if p.More {
 		b = ts.AppendBool(kv(b, "more"), true)
 	}
 	if p.Stream {
 		b = ts.AppendBool(kv(b, "stream"), true)
-	}
-	if p.HasCredits {
-		b = ts.AppendInt(kv(b, "credits"), p.Credits)
 	}
 	if p.MaxSize != 0 {
 		b = ts.AppendInt(kv(b, "max-size"), p.MaxSize)
