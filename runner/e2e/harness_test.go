@@ -175,6 +175,8 @@ type stack struct {
 	Routes            string
 	// ExtraConf is appended to pushpin.conf (e.g. "[proxy]\ndebug=true\n").
 	ExtraConf string
+	// Client has its own connection pool, so stacks never share connections.
+	Client *http.Client
 }
 
 func newStack(t *testing.T, routes string) *stack {
@@ -189,6 +191,7 @@ func newStack(t *testing.T, routes string) *stack {
 		Dir: dir, RunDir: filepath.Join(dir, "run"), Conf: filepath.Join(dir, "pushpin.conf"),
 		HTTPPort: freePort(t), PushInPort: freePort(t), PushInHTTPPort: freePort(t),
 		PushInSubPort: freePort(t), CommandPort: freePort(t), Routes: routes,
+		Client: &http.Client{Transport: &http.Transport{}},
 	}
 }
 
@@ -309,7 +312,9 @@ func (s *stack) startRunner(t *testing.T, args ...string) *proc {
 }
 
 // url returns a client URL on the stack's HTTP port.
-func (s *stack) url(path string) string { return fmt.Sprintf("http://127.0.0.1:%d%s", s.HTTPPort, path) }
+func (s *stack) url(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", s.HTTPPort, path)
+}
 
 // publishURL is the handler's HTTP publish endpoint.
 func (s *stack) publishURL() string {
@@ -321,7 +326,7 @@ func (s *stack) publishURL() string {
 func (s *stack) waitReady(t *testing.T, path string) {
 	t.Helper()
 	waitFor(t, 15*time.Second, func() error {
-		resp, err := http.Get(s.url(path))
+		resp, err := s.Client.Get(s.url(path))
 		if err != nil {
 			return err
 		}
@@ -332,7 +337,7 @@ func (s *stack) waitReady(t *testing.T, path string) {
 		return nil
 	})
 	waitFor(t, 15*time.Second, func() error {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", s.PushInHTTPPort))
+		resp, err := s.Client.Get(fmt.Sprintf("http://127.0.0.1:%d/", s.PushInHTTPPort))
 		if err != nil {
 			return err
 		}
@@ -344,7 +349,7 @@ func (s *stack) waitReady(t *testing.T, path string) {
 // publish posts a JSON publish body and fails the test unless it is 200.
 func (s *stack) publish(t *testing.T, body string) {
 	t.Helper()
-	resp, err := http.Post(s.publishURL(), "application/json", strings.NewReader(body))
+	resp, err := s.Client.Post(s.publishURL(), "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,14 +368,23 @@ type streamReader struct {
 }
 
 // openStream GETs url and returns once the response headers arrived.
-func openStream(t *testing.T, url string) *streamReader {
+func openStream(t *testing.T, c *http.Client, url string) *streamReader {
 	t.Helper()
+	sr, err := tryOpenStream(t, c, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sr
+}
+
+// tryOpenStream is openStream returning the error instead of failing.
+func tryOpenStream(t *testing.T, c *http.Client, url string) (*streamReader, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		cancel()
-		t.Fatal(err)
+		return nil, err
 	}
 	sr := &streamReader{resp: resp, lines: make(chan string, 1024)}
 	go func() {
@@ -387,7 +401,7 @@ func openStream(t *testing.T, url string) *streamReader {
 		}
 	}()
 	t.Cleanup(func() { cancel(); resp.Body.Close() })
-	return sr
+	return sr, nil
 }
 
 // next returns the next line, failing the test after d.
@@ -430,11 +444,14 @@ func rawRequest(t *testing.T, addr string, data []byte, d time.Duration) []byte 
 // openStreamExpect opens a stream whose first line must be first, retrying
 // while the tiers are still connecting to each other (a hold needs the
 // proxy→handler socket, which comes up after the client port).
-func openStreamExpect(t *testing.T, url, first string) *streamReader {
+func openStreamExpect(t *testing.T, c *http.Client, url, first string) *streamReader {
 	t.Helper()
 	var st *streamReader
 	waitFor(t, 15*time.Second, func() error {
-		sr := openStream(t, url)
+		sr, err := tryOpenStream(t, c, url)
+		if err != nil {
+			return err
+		}
 		select {
 		case l := <-sr.lines:
 			if l == first {
