@@ -1,0 +1,273 @@
+package proxy
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pushpin-go/pushpin/configs/routing"
+	"github.com/pushpin-go/pushpin/proto/zhttp"
+)
+
+const (
+	// initCredits is what Pushpin grants a peer for body bytes up front, in
+	// both directions (condure's request body, zurl's response body).
+	initCredits = 200000
+	// maxGripBody is the largest GRIP response body the proxy buffers.
+	maxGripBody = 100000
+	// maxRetained is how much request body is kept for failover and for
+	// the Accept message's request-data.
+	maxRetained = 100000
+)
+
+type evKind uint8
+
+const (
+	evClient evKind = iota // packet from the connection manager
+	evZurl                 // packet from zurl
+	evExpire               // a side sent nothing for the expiry time
+)
+
+type event struct {
+	kind   evKind
+	p      *zhttp.Packet
+	client bool // evExpire: the client side expired (else the backend side)
+}
+
+type phase uint8
+
+const (
+	phRequest phase = iota // waiting for the backend's response head
+	phRelay                // streaming a response to the client
+	phGrip                 // buffering a GRIP response
+	phHandoff              // handoff-start sent, waiting for handoff-proceed
+	phDone
+)
+
+// session is one client HTTP request, from the connection manager's first
+// packet until the response is complete, the session is handed to the
+// handler, or either side cancels. All its state is owned by its own
+// goroutine (run); other goroutines only post events to inbox.
+type session struct {
+	px     *Proxy
+	log    zerolog.Logger
+	key    string
+	client *stream
+	inbox  chan event
+	done   chan struct{}
+	zcur   atomic.Pointer[stream] // current outbound request, for the ticker
+
+	// client side
+	first    *zhttp.Packet
+	inSeq    int64
+	credits  int64 // response body bytes the client still accepts
+	multi    bool
+	userData []byte
+	https    bool
+
+	// request
+	route      *routing.Route
+	target     int
+	tried      []string
+	host, rest string // client URI host[:port] and path+query (path rewritten)
+	trusted    bool
+	outURI     string
+	outHeaders zhttp.Headers
+	reqQ       [][]byte // client body not yet forwarded
+	reqDone    bool     // client body complete
+	reqSentEnd bool     // the backend got the end of the body
+	retained   []byte   // body forwarded so far (up to maxRetained)
+	retainAll  bool     // retained holds all of it (failover possible)
+
+	// backend side
+	z        *stream // nil for the test backend
+	zIn      int64
+	zCredits int64
+	zEnded   bool
+	gotHead  bool
+
+	// response
+	ph           phase
+	code         int
+	reason       string
+	respHeaders  zhttp.Headers // as the backend sent them
+	outHead      zhttp.Headers // as the client gets them
+	headSent     bool
+	respQ        [][]byte
+	respEnd      bool
+	gripBuf      []byte
+	handoffAfter bool // oversized stream hold: hand off with response-sent once relayed
+	respSent     bool
+}
+
+func newSession(px *Proxy, p *zhttp.Packet, now int64) *session {
+	s := &session{
+		px:        px,
+		key:       clientKey(p.From, p.ID),
+		client:    newStream(p.ID, p.From, now),
+		inbox:     make(chan event, 32),
+		done:      make(chan struct{}),
+		first:     p,
+		retainAll: true,
+	}
+	s.log = px.log.With().Str("rid", p.ID).Logger()
+	return s
+}
+
+// post delivers an event; it returns false if the session has ended.
+func (s *session) post(ev event) bool {
+	select {
+	case s.inbox <- ev:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+// tryPost delivers an event without blocking (ticker).
+func (s *session) tryPost(ev event) {
+	select {
+	case s.inbox <- ev:
+	default:
+	}
+}
+
+func (s *session) run() {
+	defer s.finish()
+	s.begin()
+	for s.ph != phDone {
+		select {
+		case ev := <-s.inbox:
+			switch ev.kind {
+			case evClient:
+				s.handleClient(ev.p)
+			case evZurl:
+				s.handleZurl(ev.p)
+			case evExpire:
+				s.expire(ev.client)
+			}
+		case <-s.px.ctx.Done():
+			return
+		}
+	}
+}
+
+func (s *session) finish() {
+	s.client.ka.Store(false)
+	s.px.sessions.del(s.key, s)
+	s.closeZ()
+	close(s.done)
+}
+
+// end marks the session over; run returns after the current event.
+func (s *session) end() {
+	s.ph = phDone
+	s.client.ka.Store(false)
+}
+
+// sendClient queues a packet toward the connection manager.
+func (s *session) sendClient(p zhttp.Packet, final bool) {
+	p.UserData = s.userData
+	s.px.cw.enqueue(s.px.ctx, outItem{st: s.client, pkt: p, final: final})
+}
+
+// begin validates the first packet, acknowledges it and starts the
+// backend request.
+func (s *session) begin() {
+	p := s.first
+	s.userData = p.UserData
+	s.multi = p.Ext.Multi
+	switch {
+	case p.Type != zhttp.Data || p.Seq != 0 || p.URI == "":
+		s.log.Debug().Msg("bad first packet")
+		s.sendClient(zhttp.Packet{Type: zhttp.Error, Condition: "bad-request"}, true)
+		s.end()
+		return
+	case p.IsWebSocket():
+		// WebSocket proxying is not implemented yet: refuse the handshake.
+		s.sendClient(zhttp.Packet{Type: zhttp.Error, Condition: "rejected", Code: 501, HasCode: true,
+			Reason: "Not Implemented", Headers: zhttp.Headers{{Name: "Content-Type", Value: "text/plain"}},
+			Body: []byte("WebSocket is not supported.\n")}, true)
+		s.end()
+		return
+	case !p.Stream:
+		s.sendClient(zhttp.Packet{Type: zhttp.Error, Condition: "bad-request"}, true)
+		s.end()
+		return
+	}
+	s.inSeq = 1
+	s.credits = p.Credits
+	ack := zhttp.Packet{Type: zhttp.KeepAlive}
+	if p.More {
+		ack = zhttp.Packet{Type: zhttp.Credit, Credits: int64(initCredits - len(p.Body)), HasCredits: true}
+	}
+	ack.Ext.Multi = s.multi
+	s.sendClient(ack, false)
+	s.client.multi = s.multi
+	s.client.ka.Store(true)
+	if len(p.Body) > 0 {
+		s.reqQ = append(s.reqQ, p.Body)
+	}
+	s.reqDone = !p.More
+	s.startRequest()
+}
+
+func (s *session) handleClient(p *zhttp.Packet) {
+	s.client.lastIn.Store(time.Now().UnixNano())
+	if p.Type == zhttp.Cancel {
+		s.cancelZurl()
+		s.end()
+		return
+	}
+	if p.Seq != s.inSeq {
+		s.log.Debug().Int64("expected", s.inSeq).Int64("got", p.Seq).Msg("client: bad seq, canceling")
+		s.sendClient(zhttp.Packet{Type: zhttp.Cancel}, true)
+		s.cancelZurl()
+		s.end()
+		return
+	}
+	s.inSeq++
+	if p.HasCredits {
+		s.credits += p.Credits
+	}
+	switch p.Type {
+	case zhttp.Data:
+		if !s.reqDone {
+			if len(p.Body) > 0 {
+				s.reqQ = append(s.reqQ, p.Body)
+			}
+			s.reqDone = !p.More
+			s.pumpRequest()
+		}
+	case zhttp.Error:
+		s.cancelZurl()
+		s.end()
+		return
+	case zhttp.HandoffProceed:
+		if s.ph == phHandoff {
+			s.sendAccept()
+			return
+		}
+	}
+	if p.HasCredits {
+		s.pumpResponse()
+	}
+}
+
+// expire ends a session whose peer went silent (zhttp.md §9).
+func (s *session) expire(client bool) {
+	if s.ph == phDone {
+		return
+	}
+	if client {
+		s.log.Debug().Msg("client session expired")
+		s.cancelZurl()
+		s.sendClient(zhttp.Packet{Type: zhttp.Cancel}, true)
+		s.end()
+		return
+	}
+	s.log.Debug().Msg("backend session expired")
+	s.cancelZurl()
+	s.onBackendError("session-timeout")
+}
