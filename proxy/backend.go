@@ -165,6 +165,7 @@ func (s *session) pumpRequest() {
 	if z == nil || z.to == "" || s.zEnded {
 		return
 	}
+	s.log.Trace().Int("queued", len(s.reqQ)).Int64("credits", s.zCredits).Bool("done", s.reqDone).Msg("pump request")
 	fwd := 0
 	for len(s.reqQ) > 0 && s.zCredits > 0 {
 		c := s.reqQ[0]
@@ -190,6 +191,7 @@ func (s *session) pumpRequest() {
 }
 
 func (s *session) handleZurl(p *zhttp.Packet) {
+	s.log.Trace().Str("type", string(p.Type)).Int64("seq", p.Seq).Msg("from backend")
 	z := s.z
 	if z == nil || p.ID != z.id || s.zEnded {
 		return

@@ -58,6 +58,8 @@ func (p *Proxy) onZurl(msg [][]byte) {
 			p.fanOut(pk, func(q *zhttp.Packet) {
 				if s := p.zsessions.get(q.ID); s != nil {
 					s.post(event{kind: evZurl, p: q})
+				} else {
+					p.log.Debug().Str("zid", q.ID).Str("type", string(q.Type)).Msg("zurl: packet for unknown request")
 				}
 			})
 			return

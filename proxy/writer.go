@@ -156,6 +156,7 @@ func (w *writer) emit(ctx context.Context, to string, p *zhttp.Packet, push bool
 	for {
 		err := sock.Send(frames...)
 		if err == nil {
+			w.log.Trace().Str("to", to).Str("id", p.ID).Int64("seq", p.Seq).Str("type", string(p.Type)).Int("body", len(p.Body)).Msg("sent")
 			return
 		}
 		if errors.Is(err, zmq.ErrTimeout) && ctx.Err() == nil {
