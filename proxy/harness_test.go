@@ -21,12 +21,12 @@ const testID = "proxy-test"
 // rig is a proxy running in-process between a fake connection manager, a
 // fake zurl and a fake handler, all real ZeroMQ sockets on ipc paths.
 type rig struct {
-	t                      *testing.T
-	px                     *Proxy
-	cPush, cRouter, cSub   *zmq.Socket // connection manager
-	zPull, zRouter, zPub   *zmq.Socket // zurl
-	hPull                  *zmq.Socket // handler (Accept)
-	cSeq                   map[string]int64
+	t                    *testing.T
+	px                   *Proxy
+	cPush, cRouter, cSub *zmq.Socket // connection manager
+	zPull, zRouter, zPub *zmq.Socket // zurl
+	hPull                *zmq.Socket // handler (Accept)
+	cSeq                 map[string]int64
 }
 
 func newRig(t *testing.T, routes []string, extra string) *rig {
