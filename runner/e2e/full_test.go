@@ -20,6 +20,8 @@ var (
 	allOurs = tiers{"ours", bin("pushpin-connmgr"), bin("pushpin-proxy"), bin("pushpin-handler"), bin("pushpin-zurl")}
 	// (a) the real condure in front of our proxy, handler and zurl.
 	realCondureOurs = tiers{"condure+ours", realCondure, bin("pushpin-proxy"), bin("pushpin-handler"), bin("pushpin-zurl")}
+	// Our proxy and handler between the real condure and the real zurl.
+	realEdgesOurs = tiers{"condure+ours+zurl", realCondure, bin("pushpin-proxy"), bin("pushpin-handler"), realZurl}
 	// (b) our connection manager in front of Pushpin's proxy, handler and zurl.
 	ourConnMgrReal = tiers{"connmgr+pushpin", bin("pushpin-connmgr"), realProxy, realHandler, realZurl}
 )
@@ -45,7 +47,7 @@ func forEachStack(t *testing.T, fn func(t *testing.T, tr tiers), stacks ...tiers
 	}
 }
 
-var interopStacks = []tiers{allOurs, realCondureOurs, ourConnMgrReal}
+var interopStacks = []tiers{allOurs, realCondureOurs, realEdgesOurs, ourConnMgrReal}
 
 func TestTestRoute(t *testing.T) {
 	forEachStack(t, scenarioTestRoute, append(interopStacks, allReal)...)

@@ -1,0 +1,236 @@
+// Package handler is Pushpin's handler process (pushpin-handler): it takes
+// over held HTTP sessions from the proxy, keeps the channel subscriptions
+// and delivers what publishers send (HTTP control API, ZeroMQ PULL/SUB
+// inputs, command socket) to the connection managers. GOROUTINES.md says
+// which goroutine owns what.
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/handler/httpapi"
+	"github.com/pushpin-go/pushpin/proto/handoff"
+	"github.com/pushpin-go/pushpin/proto/publish"
+	"github.com/pushpin-go/pushpin/proto/zhttp"
+	"github.com/pushpin-go/pushpin/proto/zmq"
+)
+
+// ErrConfig is returned by New for unusable settings.
+var ErrConfig = errors.New("handler: bad configuration")
+
+// Handler is one pushpin-handler instance.
+type Handler struct {
+	cfg *configs.Config
+	log zerolog.Logger
+	id  string
+	eng *engine
+}
+
+// Option adjusts a Handler before it runs.
+type Option func(*Handler)
+
+// WithID sets the zhttp instance id (default pushpin-handler_<pid>).
+func WithID(id string) Option { return func(h *Handler) { h.id = id } }
+
+// New validates cfg; no socket opens before Run.
+func New(cfg *configs.Config, log zerolog.Logger, opts ...Option) (*Handler, error) {
+	h := &Handler{cfg: cfg, log: log, id: "pushpin-handler_" + strconv.Itoa(os.Getpid())}
+	for _, o := range opts {
+		o(h)
+	}
+	hc := &cfg.Handler
+	if len(hc.CondureOutSpecs) == 0 || len(hc.CondureInStreamSpecs) == 0 {
+		return nil, fmt.Errorf("%w: [proxy] condure_out_specs and condure_in_stream_specs are required", ErrConfig)
+	}
+	if len(hc.ProxyAcceptSpec) == 0 {
+		return nil, fmt.Errorf("%w: [handler] proxy_accept_spec is required", ErrConfig)
+	}
+	return h, nil
+}
+
+// ID returns the zhttp instance id.
+func (h *Handler) ID() string { return h.id }
+
+func (h *Handler) socket(t zmq.Type, o zmq.Options, bind bool, specs []string, what string) (*zmq.Socket, error) {
+	s, err := zmq.New(t, o)
+	if err != nil {
+		return nil, err
+	}
+	for i, spec := range specs {
+		if bind {
+			if i > 0 {
+				break // a bound socket uses the first spec, as Pushpin
+			}
+			err = s.Bind(spec)
+		} else {
+			err = s.Connect(spec)
+		}
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	h.log.Info().Str("socket", what).Strs("specs", specs).Bool("bind", bind).Msg("socket ready")
+	return s, nil
+}
+
+// Run opens the sockets and serves until ctx is done.
+func (h *Handler) Run(ctx context.Context) error {
+	hc := &h.cfg.Handler
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var socks []*zmq.Socket
+	closeAll := func() {
+		for _, s := range socks {
+			s.Close()
+		}
+	}
+	open := func(t zmq.Type, o zmq.Options, bind bool, specs []string, what string) (*zmq.Socket, error) {
+		s, err := h.socket(t, o, bind, specs, what)
+		if err == nil {
+			socks = append(socks, s)
+		}
+		return s, err
+	}
+	pub, err := open(zmq.Pub, zmq.Options{SndHWM: 101000}, false, hc.CondureOutSpecs, "zhttp out")
+	if err != nil {
+		return err
+	}
+	in, err := open(zmq.Router, zmq.Options{Identity: h.id, RcvHWM: 101000}, false, hc.CondureInStreamSpecs, "zhttp in stream")
+	if err != nil {
+		closeAll()
+		return err
+	}
+	accept, err := open(zmq.Pull, zmq.Options{}, false, hc.ProxyAcceptSpec, "accept")
+	if err != nil {
+		closeAll()
+		return err
+	}
+	var pull, sub, cmd *zmq.Socket
+	if len(hc.PushInSpec) > 0 {
+		if pull, err = open(zmq.Pull, zmq.Options{RcvHWM: 10000}, true, hc.PushInSpec, "in pull"); err != nil {
+			closeAll()
+			return err
+		}
+	}
+	if len(hc.PushInSubSpecs) > 0 {
+		if sub, err = open(zmq.Sub, zmq.Options{RcvHWM: 10000, TCPKeepalive: hc.PushInSubConnect}, !hc.PushInSubConnect, hc.PushInSubSpecs, "in sub"); err != nil {
+			closeAll()
+			return err
+		}
+	}
+	if len(hc.CommandSpec) > 0 {
+		if cmd, err = open(zmq.Router, zmq.Options{}, true, hc.CommandSpec, "command"); err != nil {
+			closeAll()
+			return err
+		}
+	}
+	var ln net.Listener
+	if hc.PushInHTTPPort > 0 {
+		addr := net.JoinHostPort(hc.PushInHTTPAddr, strconv.Itoa(hc.PushInHTTPPort))
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			closeAll()
+			return fmt.Errorf("http control server %s: %w", addr, err)
+		}
+		h.log.Info().Str("addr", addr).Msg("http control server")
+	}
+
+	// From here each socket belongs to the goroutine started for it.
+	pubSender := zmq.NewSender(pub, 100000, func(_ [][]byte, err error) {
+		h.log.Warn().Err(err).Msg("dropping packet to connection manager")
+	})
+	var subCh chan subChange
+	if sub != nil {
+		subCh = make(chan subChange, 4096)
+	}
+	h.eng = newEngine(h.id, h.log, func(f []byte) { pubSender.Send(f) }, subCh, h.cfg.Handler.ConnectionSubscriptionMax)
+	var wg sync.WaitGroup
+	goRun := func(fn func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn() }()
+	}
+	engDone := make(chan struct{})
+	goRun(func() { pubSender.Run(ctx) })
+	goRun(func() { h.eng.run(engDone) })
+	goRun(func() {
+		zmq.RecvLoop(ctx, in, func(msg [][]byte) {
+			p, err := zhttp.ParseMessage(msg[len(msg)-1])
+			if err != nil {
+				h.log.Warn().Err(err).Msg("bad packet from connection manager")
+				return
+			}
+			h.eng.post(func() { h.eng.onPacket(p) })
+		}, h.recvErr("zhttp in stream"))
+	})
+	goRun(func() {
+		zmq.RecvLoop(ctx, accept, func(msg [][]byte) {
+			a, err := handoff.ParseAccept(msg[len(msg)-1])
+			if err != nil {
+				h.log.Warn().Err(err).Msg("bad accept message from proxy")
+				return
+			}
+			h.eng.post(func() { h.eng.accept(a) })
+		}, h.recvErr("accept"))
+	})
+	if pull != nil {
+		goRun(func() {
+			zmq.RecvLoop(ctx, pull, func(msg [][]byte) {
+				it, err := publish.ParseZMQMessage(msg[0])
+				if err != nil {
+					h.log.Warn().Err(err).Msg("received message with invalid format (in pull)")
+					return
+				}
+				h.publish([]publish.Item{it})
+			}, h.recvErr("in pull"))
+		})
+	}
+	if sub != nil {
+		goRun(func() { h.subLoop(ctx, sub, subCh) })
+	}
+	if cmd != nil {
+		goRun(func() { h.commandLoop(ctx, cmd) })
+	}
+	var srv *http.Server
+	if ln != nil {
+		api := &httpapi.Server{Publish: h.publish, Recover: func() {}, Log: h.log,
+			MaxHeadersSize: hc.PushInMaxHeadersSize, MaxBodySize: hc.PushInMaxBodySize}
+		srv = api.HTTPServer("")
+		goRun(func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				h.log.Error().Err(err).Msg("http control server")
+			}
+		})
+	}
+	h.log.Info().Str("id", h.id).Msg("started")
+	<-ctx.Done()
+	if srv != nil {
+		_ = srv.Close()
+	}
+	close(engDone)
+	wg.Wait()
+	h.log.Info().Msg("stopped")
+	return nil
+}
+
+func (h *Handler) recvErr(what string) func(error) {
+	return func(err error) { h.log.Warn().Err(err).Str("socket", what).Msg("receive error") }
+}
+
+// publish hands validated items to the engine, in order.
+func (h *Handler) publish(items []publish.Item) {
+	h.eng.post(func() {
+		for i := range items {
+			h.eng.publish(&items[i])
+		}
+	})
+}

@@ -1,0 +1,136 @@
+package handler
+
+import (
+	"context"
+	"errors"
+
+	"github.com/pushpin-go/pushpin/proto/publish"
+	ts "github.com/pushpin-go/pushpin/proto/tnetstring"
+	"github.com/pushpin-go/pushpin/proto/zmq"
+)
+
+// subLoop owns the SUB publish input. It subscribes to a channel only while
+// the channel has local subscribers, so an XPUB publisher sees exactly what
+// is wanted; changes arrive from the engine between receives.
+func (h *Handler) subLoop(ctx context.Context, sub *zmq.Socket, changes <-chan subChange) {
+	defer sub.Close()
+	for ctx.Err() == nil {
+		for more := true; more; {
+			select {
+			case c := <-changes:
+				if c.add {
+					sub.Subscribe(c.channel)
+				} else {
+					sub.Unsubscribe(c.channel)
+				}
+			default:
+				more = false
+			}
+		}
+		msg, err := sub.Recv()
+		if err != nil {
+			if errors.Is(err, zmq.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if len(msg) != 2 {
+			h.log.Warn().Int("frames", len(msg)).Msg("in sub: message must have 2 frames, dropped")
+			continue
+		}
+		it, err := publish.ParseSubMessage(msg[0], msg[1])
+		if err != nil {
+			h.log.Warn().Err(err).Msg("received message with invalid format (in sub)")
+			continue
+		}
+		h.publish([]publish.Item{it})
+	}
+}
+
+// commandLoop owns the command socket (ROUTER, REP-compatible zrpc).
+func (h *Handler) commandLoop(ctx context.Context, sock *zmq.Socket) {
+	defer sock.Close()
+	for ctx.Err() == nil {
+		msg, err := sock.Recv()
+		if err != nil {
+			if errors.Is(err, zmq.ErrClosed) {
+				return
+			}
+			continue
+		}
+		// [routing ids…, "", request]
+		sep := -1
+		for i, f := range msg {
+			if len(f) == 0 {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || sep != len(msg)-2 {
+			h.log.Warn().Int("frames", len(msg)).Msg("command: bad envelope, dropped")
+			continue
+		}
+		resp := h.command(msg[len(msg)-1])
+		out := append(append([][]byte{}, msg[:sep+1]...), resp)
+		if err := sock.Send(out...); err != nil {
+			h.log.Warn().Err(err).Msg("command: sending reply")
+		}
+	}
+}
+
+// command runs one zrpc request and returns the encoded response.
+func (h *Handler) command(req []byte) []byte {
+	v, err := ts.Decode(req)
+	m, ok := v.(map[string]any)
+	if err != nil || !ok {
+		return reply(nil, false, "bad-request", nil)
+	}
+	id := m["id"]
+	method, _ := m["method"].([]byte)
+	args, _ := m["args"].(map[string]any)
+	switch string(method) {
+	case "publish":
+		items, err := publish.ParseItems(args)
+		if err != nil {
+			var pe *publish.Error
+			text := err.Error()
+			if errors.As(err, &pe) {
+				text = pe.Text
+			}
+			return reply(id, false, "bad-request", text)
+		}
+		h.publish(items)
+		return reply(id, true, "", nil)
+	case "recover":
+		return reply(id, true, "", nil)
+	case "get-zmq-uris":
+		hc := &h.cfg.Handler
+		out := map[string]any{}
+		if len(hc.CommandSpec) > 0 {
+			out["command"] = hc.CommandSpec[0]
+		}
+		if len(hc.PushInSpec) > 0 {
+			out["publish-pull"] = hc.PushInSpec[0]
+		}
+		if len(hc.PushInSubSpecs) > 0 && !hc.PushInSubConnect {
+			out["publish-sub"] = hc.PushInSubSpecs[0]
+		}
+		return reply(id, true, "", out)
+	}
+	return reply(id, false, "method-not-found", nil)
+}
+
+func reply(id any, ok bool, condition string, value any) []byte {
+	m := map[string]any{"success": ok}
+	if id != nil {
+		m["id"] = id
+	}
+	if condition != "" {
+		m["condition"] = condition
+	}
+	if value != nil || ok {
+		m["value"] = value
+	}
+	b, _ := ts.Encode(m)
+	return b
+}

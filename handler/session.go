@@ -1,0 +1,103 @@
+package handler
+
+import (
+	"time"
+
+	"github.com/pushpin-go/pushpin/proto/grip"
+	"github.com/pushpin-go/pushpin/proto/handoff"
+	"github.com/pushpin-go/pushpin/proto/zhttp"
+)
+
+// maxQueued is how many publishes a stream hold keeps while its client has
+// no credits; more are dropped (Pushpin's limit).
+const maxQueued = 100
+
+// chunk is response body waiting for credits.
+type chunk struct {
+	body  []byte
+	final bool // the response ends after this body
+}
+
+// session is one held HTTP request. All fields are owned by the engine
+// goroutine.
+type session struct {
+	key      string // sender + "\x00" + id
+	sender   string // connection manager instance id (PUB receiver)
+	id       string
+	inSeq    int64 // next seq expected from the connection manager
+	outSeq   int64 // next seq to send
+	credits  int64 // body bytes the client can take now
+	multi    bool
+	userData []byte
+
+	hold     grip.HoldMode
+	channels []string
+	orig     grip.Response // response-hold: the backend's response (client view)
+	ka       *grip.KeepAlive
+
+	pending []chunk // stream body waiting for credits, in order
+	done    bool    // final packet queued or sent; no more publishes
+
+	lastIn, lastOut time.Time
+	lastData        time.Time // last body bytes sent (keep-alive "idle" mode)
+	timer           *time.Timer
+	kaTimer         *time.Timer
+}
+
+func newSession(s handoff.Session, now time.Time) *session {
+	return &session{
+		key: s.Sender + "\x00" + s.ID, sender: s.Sender, id: s.ID,
+		inSeq: s.InSeq, outSeq: s.OutSeq, credits: s.OutCredits, multi: s.Multi,
+		userData: s.UserData, lastIn: now, lastOut: now, lastData: now,
+	}
+}
+
+// packet returns a packet addressed to this session with the next seq.
+func (s *session) packet(from string) zhttp.Packet {
+	p := zhttp.Packet{From: from, ID: s.id, Seq: s.outSeq, HasSeq: true, UserData: s.userData}
+	s.outSeq++
+	s.lastOut = time.Now()
+	return p
+}
+
+func (s *session) stopTimers() {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if s.kaTimer != nil {
+		s.kaTimer.Stop()
+	}
+}
+
+// clientHeaders drops the framing headers the connection manager computes
+// itself, so a held response is streamed (or sized) correctly.
+func clientHeaders(h zhttp.Headers) zhttp.Headers {
+	out := make(zhttp.Headers, 0, len(h))
+	for _, x := range h {
+		switch {
+		case equalFold(x.Name, "Content-Length"), equalFold(x.Name, "Transfer-Encoding"), equalFold(x.Name, "Connection"):
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
