@@ -102,7 +102,7 @@ func (h *Handler) Run(ctx context.Context) error {
 		}
 		return s, err
 	}
-	pub, err := open(zmq.Pub, zmq.Options{SndHWM: 101000}, false, hc.CondureOutSpecs, "zhttp out")
+	pub, err := open(zmq.Pub, zmq.Options{SndHWM: 101000, NoDrop: true}, false, hc.CondureOutSpecs, "zhttp out")
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func (p *Proxy) openSockets() (*sockets, error) {
 	all := []spec{
 		{&ss.condureIn, "condure_in_specs", zmq.Pull, zmq.Options{RcvHWM: 100}, pc.CondureInSpecs, false},
 		{&ss.condureInStream, "condure_in_stream_specs", zmq.Router, zmq.Options{Identity: p.id, RcvHWM: 101000}, pc.CondureInStreamSpecs, false},
-		{&ss.condureOut, "condure_out_specs", zmq.Pub, zmq.Options{SndHWM: 101000}, pc.CondureOutSpecs, false},
+		{&ss.condureOut, "condure_out_specs", zmq.Pub, zmq.Options{SndHWM: 101000, NoDrop: true}, pc.CondureOutSpecs, false},
 		{&ss.zurlOut, "zurl_out_specs", zmq.Push, zmq.Options{SndHWM: 100}, pc.ZurlOutSpecs, false},
 		{&ss.zurlOutStream, "zurl_out_stream_specs", zmq.Router, zmq.Options{RouterMandatory: true, SndHWM: 101000}, pc.ZurlOutStreamSpecs, false},
 		{&ss.zurlIn, "zurl_in_specs", zmq.Sub, zmq.Options{Subscribe: []string{p.id + " "}, RcvHWM: 101000}, pc.ZurlInSpecs, false},

@@ -3,8 +3,9 @@
 package zmq
 
 /*
-#cgo pkg-config: libzmq
+#cgo pkg-config: libzmq libczmq
 #include <zmq.h>
+#include <czmq.h>
 #include <errno.h>
 static int zerrno(void) { return zmq_errno(); }
 */
@@ -13,6 +14,7 @@ import "C"
 import (
 	"fmt"
 	"runtime"
+	"sync"
 
 	"github.com/zeromq/goczmq"
 )
@@ -33,8 +35,14 @@ type Socket struct {
 	opts Options
 }
 
+// czmqInit runs CZMQ's global set-up once: two goroutines creating their
+// first sockets at the same moment otherwise race inside zsys_init and
+// abort the process.
+var czmqInit sync.Once
+
 // New creates a socket with its options applied.
 func New(t Type, o Options) (*Socket, error) {
+	czmqInit.Do(func() { C.zsys_init() })
 	zt, ok := czmqTypes[t]
 	if !ok {
 		return nil, fmt.Errorf("zmq: unsupported socket type %v", t)
@@ -65,6 +73,9 @@ func New(t Type, o Options) (*Socket, error) {
 	}
 	if o.TCPKeepalive {
 		s.SetTcpKeepalive(1)
+	}
+	if o.NoDrop && (t == Pub || t == XPub) {
+		s.SetXPubNodrop(1)
 	}
 	rt := o.RecvTimeout
 	if rt == 0 {

@@ -73,6 +73,10 @@ type Options struct {
 	SendTimeout  int
 	Immediate    bool
 	TCPKeepalive bool
+	// NoDrop makes a PUB/XPUB socket push back (Send times out) when a
+	// subscriber's pipe is full, instead of silently dropping: delivery to
+	// a connection manager must be lossless.
+	NoDrop bool
 	// IPCFileMode, when non-zero, is applied to ipc:// paths after binding.
 	IPCFileMode os.FileMode
 }

@@ -256,3 +256,66 @@ func BenchmarkPushPull(b *testing.B) {
 	}
 	<-done
 }
+
+// With NoDrop a PUB pushes back instead of losing messages when the
+// subscriber is slow: every message of a burst far above the HWMs arrives.
+func TestPubNoDrop(t *testing.T) {
+	t.Parallel()
+	ep := ipc(t, "nodrop")
+	sub := mustNew(t, Sub, Options{Subscribe: []string{""}, RcvHWM: 10})
+	if err := sub.Bind(ep); err != nil {
+		t.Fatal(err)
+	}
+	pub := mustNew(t, Pub, Options{SndHWM: 10, NoDrop: true, SendTimeout: 10}) // closed by its Sender
+	if err := pub.Connect(ep); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the subscription to arrive.
+	waitSub := time.Now().Add(5 * time.Second)
+	for {
+		_ = pub.Send([]byte("hello"))
+		if m, err := sub.Recv(); err == nil && string(m[0]) == "hello" {
+			break
+		}
+		if time.Now().After(waitSub) {
+			t.Fatal("subscription never arrived")
+		}
+	}
+	for { // drain extra hellos
+		sub2, err := sub.Recv()
+		if err != nil {
+			break
+		}
+		_ = sub2
+	}
+	const n = 5000
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	got := make(chan int, 1)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		c := 0
+		RecvLoop(ctx, sub, func(msg [][]byte) {
+			if string(msg[0]) != fmt.Sprint(c) {
+				t.Errorf("got %q, want %d", msg[0], c)
+			}
+			c++
+			if c == n {
+				got <- c
+			}
+		}, nil)
+	}()
+	w := NewSender(pub, 16, func(_ [][]byte, err error) { t.Errorf("send: %v", err) })
+	go func() { defer wg.Done(); w.Run(ctx) }()
+	for i := 0; i < n; i++ {
+		w.Send([]byte(fmt.Sprint(i)))
+	}
+	select {
+	case <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("messages lost")
+	}
+}
