@@ -177,6 +177,9 @@ type stack struct {
 	ExtraConf string
 	// Client has its own connection pool, so stacks never share connections.
 	Client *http.Client
+	// CondureBin and ZurlBin, when set, go into [runner] (the runner's
+	// connection manager and zurl slots); the runner defaults otherwise.
+	CondureBin, ZurlBin string
 }
 
 func newStack(t *testing.T, routes string) *stack {
@@ -226,7 +229,7 @@ logdir=%s
 log_level=2
 client_buffer_size=8192
 client_maxconn=50000
-
+%s
 [proxy]
 routesfile=routes
 debug=false
@@ -258,7 +261,7 @@ subscription_linger=60
 stats_subscription_ttl=60
 stats_report_interval=10
 stats_format=tnetstring
-%s`, filepath.Join(s.Dir, "internal.conf"), s.RunDir, s.HTTPPort, filepath.Join(s.Dir, "log"),
+%s`, filepath.Join(s.Dir, "internal.conf"), s.RunDir, s.HTTPPort, filepath.Join(s.Dir, "log"), s.runnerBins(),
 		s.PushInPort, s.PushInSubPort, s.PushInHTTPPort, s.CommandPort, s.ExtraConf)
 	mustWrite(t, s.Conf, conf)
 	mustWrite(t, filepath.Join(s.RunDir, "zurl.conf"), fmt.Sprintf(`[General]
@@ -276,6 +279,17 @@ timeout=600
 in_hwm=1000
 out_hwm=1000
 `, s.ipc("zurl-in"), s.ipc("zurl-in-stream"), s.ipc("zurl-out")))
+}
+
+func (s *stack) runnerBins() string {
+	out := ""
+	if s.CondureBin != "" {
+		out += "condure_bin=" + s.CondureBin + "\n"
+	}
+	if s.ZurlBin != "" {
+		out += "zurl_bin=" + s.ZurlBin + "\n"
+	}
+	return out
 }
 
 func mustWrite(t *testing.T, path, content string) {
