@@ -339,8 +339,12 @@ func (s *stack) publishURL() string {
 // from the route, not a connection error) and the publish API is up.
 func (s *stack) waitReady(t *testing.T, path string) {
 	t.Helper()
+	// A short per-request timeout: a request lost while the tiers are still
+	// connecting (PUB/SUB slow joiner) must not use up the whole wait.
+	probe := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{}}
+	defer probe.CloseIdleConnections()
 	waitFor(t, 15*time.Second, func() error {
-		resp, err := s.Client.Get(s.url(path))
+		resp, err := probe.Get(s.url(path))
 		if err != nil {
 			return err
 		}
