@@ -8,6 +8,7 @@ package zmq
 #include <czmq.h>
 #include <errno.h>
 static int zerrno(void) { return zmq_errno(); }
+static const char *zstrerror(int e) { return zmq_strerror(e); }
 */
 import "C"
 
@@ -96,22 +97,47 @@ func New(t Type, o Options) (*Socket, error) {
 // Type returns the socket type.
 func (s *Socket) Type() Type { return s.t }
 
-// Bind binds to spec.
+// lastError describes the errno of the call that just failed on this
+// (locked) thread.
+func lastError() string {
+	e := C.zerrno()
+	return fmt.Sprintf("%s (errno %d)", C.GoString(C.zstrerror(e)), int(e))
+}
+
+// Bind binds to spec. libzmq processes pending commands first, a poll that
+// a signal (Go's preemption uses SIGURG) can interrupt: EINTR is retried.
 func (s *Socket) Bind(spec string) error {
 	prepareIPC(spec)
-	if _, err := s.s.Bind(spec); err != nil {
-		return fmt.Errorf("zmq: bind %v to %s: %w", s.t, spec, err)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for i := 0; ; i++ {
+		if _, err := s.s.Bind(spec); err == nil {
+			break
+		}
+		if C.zerrno() != C.EINTR || i == 20 {
+			return fmt.Errorf("zmq: bind %v to %s: %s", s.t, spec, lastError())
+		}
 	}
 	return chmodIPC(spec, s.opts.IPCFileMode)
 }
 
-// Connect connects to spec (the peer need not exist yet).
+// Connect connects to spec (the peer need not exist yet). An interrupted
+// call is retried.
 func (s *Socket) Connect(spec string) error {
 	prepareIPC(spec)
-	if err := s.s.Connect(spec); err != nil {
-		return fmt.Errorf("zmq: connect %v to %s: %w", s.t, spec, err)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var msg string
+	for i := 0; i < 20; i++ {
+		if err := s.s.Connect(spec); err == nil {
+			return nil
+		}
+		msg = lastError()
+		if C.zerrno() != C.EINTR {
+			break
+		}
 	}
-	return nil
+	return fmt.Errorf("zmq: connect %v to %s: %s", s.t, spec, msg)
 }
 
 // Subscribe adds a SUB prefix.
