@@ -6,16 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
-	"strconv"
-	"syscall"
-	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/pushpin-go/pushpin/cmd/internal/cli"
 	"github.com/pushpin-go/pushpin/configs"
 	"github.com/pushpin-go/pushpin/proxy"
 )
@@ -40,31 +35,12 @@ func command() *cobra.Command {
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_ = quietCheck // we never check for updates
-			var out io.Writer = os.Stderr
-			if logFile != "" {
-				f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-				if err != nil {
-					fmt.Fprintln(os.Stderr, "pushpin-proxy:", err)
-					return err
-				}
-				defer f.Close()
-				out = f
+			log, closeLog, err := cli.Logger(logFile, logLevel, verbose)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "pushpin-proxy:", err)
+				return err
 			}
-			level := configs.LevelInfo
-			if verbose {
-				level = configs.LevelDebug
-			}
-			if logLevel != "" {
-				n, err := strconv.Atoi(logLevel)
-				if err != nil {
-					fmt.Fprintf(os.Stderr, "pushpin-proxy: --loglevel: %q is not a number\n", logLevel)
-					return err
-				}
-				level = n
-			}
-			zerolog.TimeFieldFormat = time.RFC3339Nano
-			log := zerolog.New(zerolog.ConsoleWriter{Out: out, NoColor: true, TimeFormat: "2006-01-02 15:04:05.000"}).
-				Level(zlevel(level)).With().Timestamp().Logger()
+			defer closeLog()
 			cfg, err := configs.Load(configs.Options{ConfigFile: configFile, IPCPrefix: ipcPrefix, Routes: routes})
 			if err != nil {
 				log.Error().Err(err).Msg("loading config")
@@ -78,7 +54,7 @@ func command() *cobra.Command {
 				log.Error().Err(err).Msg("starting proxy")
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := cli.SignalContext()
 			defer stop()
 			if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				log.Error().Err(err).Msg("proxy stopped")
@@ -96,19 +72,4 @@ func command() *cobra.Command {
 	f.StringArrayVar(&routes, "route", nil, "Add route (overrides routes file).")
 	f.BoolVar(&quietCheck, "quiet-check", false, "Log update checks in Zurl as debug level.")
 	return cmd
-}
-
-// zlevel maps Pushpin's numeric levels (0 error … 3 debug) to zerolog.
-func zlevel(n int) zerolog.Level {
-	switch {
-	case n <= configs.LevelError:
-		return zerolog.ErrorLevel
-	case n == configs.LevelWarning:
-		return zerolog.WarnLevel
-	case n == configs.LevelInfo:
-		return zerolog.InfoLevel
-	case n == configs.LevelDebug:
-		return zerolog.DebugLevel
-	}
-	return zerolog.TraceLevel
 }

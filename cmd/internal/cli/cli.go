@@ -10,20 +10,22 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/runner"
 )
 
 // Logger builds the process logger from --logfile, --loglevel and
-// --verbose. The returned close func releases the log file.
+// --verbose, in Pushpin's line format (runner.NewLogger) so that merged
+// output reads the same for every tier. The returned close func releases
+// the log file.
 func Logger(logFile, logLevel string, verbose bool) (zerolog.Logger, func(), error) {
 	var out io.Writer = os.Stderr
 	closeFn := func() {}
 	if logFile != "" {
-		f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := runner.OpenLogFile(logFile)
 		if err != nil {
 			return zerolog.Nop(), closeFn, fmt.Errorf("--logfile: %w", err)
 		}
@@ -41,25 +43,7 @@ func Logger(logFile, logLevel string, verbose bool) (zerolog.Logger, func(), err
 		}
 		level = n
 	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
-	log := zerolog.New(zerolog.ConsoleWriter{Out: out, NoColor: true, TimeFormat: "2006-01-02 15:04:05.000"}).
-		Level(Level(level)).With().Timestamp().Logger()
-	return log, closeFn, nil
-}
-
-// Level maps Pushpin's numeric levels (0 error … 3 debug, 4+ trace).
-func Level(n int) zerolog.Level {
-	switch {
-	case n <= configs.LevelError:
-		return zerolog.ErrorLevel
-	case n == configs.LevelWarning:
-		return zerolog.WarnLevel
-	case n == configs.LevelInfo:
-		return zerolog.InfoLevel
-	case n == configs.LevelDebug:
-		return zerolog.DebugLevel
-	}
-	return zerolog.TraceLevel
+	return runner.NewLogger(out, level), closeFn, nil
 }
 
 // SignalContext is cancelled by SIGINT or SIGTERM.
