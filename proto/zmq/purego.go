@@ -1,0 +1,170 @@
+//go:build purego
+
+package zmq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	zmq4 "github.com/go-zeromq/zmq4"
+)
+
+// Transport names the compiled-in implementation.
+const Transport = "pure Go (go-zeromq/zmq4) — see purego.md for its interop limits"
+
+// Socket is a ZeroMQ socket; see the package comment for the ownership rule.
+// go-zeromq's Recv has no timeout, so a pump goroutine receives into a
+// channel and Recv waits on it with the configured timeout.
+type Socket struct {
+	t      Type
+	s      zmq4.Socket
+	opts   Options
+	cancel context.CancelFunc
+	in     chan recvResult
+	pumped bool
+}
+
+type recvResult struct {
+	msg zmq4.Msg
+	err error
+}
+
+// New creates a socket with its options applied.
+func New(t Type, o Options) (*Socket, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var zo []zmq4.Option
+	if o.Identity != "" {
+		zo = append(zo, zmq4.WithID(zmq4.SocketIdentity(o.Identity)))
+	}
+	zo = append(zo, zmq4.WithDialerRetry(100*time.Millisecond))
+	var s zmq4.Socket
+	switch t {
+	case Pair:
+		s = zmq4.NewPair(ctx, zo...)
+	case Pub:
+		s = zmq4.NewPub(ctx, zo...)
+	case Sub:
+		s = zmq4.NewSub(ctx, zo...)
+	case Req:
+		s = zmq4.NewReq(ctx, zo...)
+	case Rep:
+		s = zmq4.NewRep(ctx, zo...)
+	case Dealer:
+		s = zmq4.NewDealer(ctx, zo...)
+	case Router:
+		s = zmq4.NewRouter(ctx, zo...)
+	case Pull:
+		s = zmq4.NewPull(ctx, zo...)
+	case Push:
+		s = zmq4.NewPush(ctx, zo...)
+	case XPub:
+		s = zmq4.NewXPub(ctx, zo...)
+	case XSub:
+		s = zmq4.NewXSub(ctx, zo...)
+	default:
+		cancel()
+		return nil, fmt.Errorf("zmq: unsupported socket type %v", t)
+	}
+	sock := &Socket{t: t, s: s, opts: o, cancel: cancel, in: make(chan recvResult, 64)}
+	for _, sub := range o.Subscribe {
+		sock.Subscribe(sub)
+	}
+	return sock, nil
+}
+
+// Type returns the socket type.
+func (s *Socket) Type() Type { return s.t }
+
+func addr(spec string) string {
+	// go-zeromq wants ipc paths without the leading "//" handling libzmq has.
+	return spec
+}
+
+// Bind binds to spec.
+func (s *Socket) Bind(spec string) error {
+	prepareIPC(spec)
+	if err := s.s.Listen(addr(spec)); err != nil {
+		return fmt.Errorf("zmq: bind %v to %s: %w", s.t, spec, err)
+	}
+	return chmodIPC(spec, s.opts.IPCFileMode)
+}
+
+// Connect connects to spec.
+func (s *Socket) Connect(spec string) error {
+	prepareIPC(spec)
+	if err := s.s.Dial(addr(spec)); err != nil {
+		return fmt.Errorf("zmq: connect %v to %s: %w", s.t, spec, err)
+	}
+	return nil
+}
+
+// Subscribe adds a SUB prefix.
+func (s *Socket) Subscribe(prefix string) { _ = s.s.SetOption(zmq4.OptionSubscribe, prefix) }
+
+// Unsubscribe removes a SUB prefix.
+func (s *Socket) Unsubscribe(prefix string) { _ = s.s.SetOption(zmq4.OptionUnsubscribe, prefix) }
+
+// Send sends a multipart message.
+func (s *Socket) Send(frames ...[]byte) error {
+	if s.s == nil {
+		return ErrClosed
+	}
+	err := s.s.SendMulti(zmq4.NewMsgFrom(frames...))
+	if err != nil && s.t == Router && strings.Contains(err.Error(), "no connection") {
+		return ErrUnreachable
+	}
+	return err
+}
+
+// Recv receives one whole message, or ErrTimeout.
+func (s *Socket) Recv() ([][]byte, error) {
+	if s.s == nil {
+		return nil, ErrClosed
+	}
+	if !s.pumped {
+		s.pumped = true
+		go func(sock zmq4.Socket, in chan<- recvResult) {
+			for {
+				m, err := sock.Recv()
+				in <- recvResult{m, err}
+				if err != nil {
+					return
+				}
+			}
+		}(s.s, s.in)
+	}
+	d := s.opts.RecvTimeout
+	if d == 0 {
+		d = DefaultTimeout
+	}
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(time.Duration(d) * time.Millisecond)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case r := <-s.in:
+		if r.err != nil {
+			if errors.Is(r.err, context.Canceled) {
+				return nil, ErrClosed
+			}
+			return nil, r.err
+		}
+		return r.msg.Frames, nil
+	case <-timeout:
+		return nil, ErrTimeout
+	}
+}
+
+// Close closes the socket.
+func (s *Socket) Close() {
+	if s.s != nil {
+		_ = s.s.Close()
+		s.cancel()
+		s.s = nil
+	}
+}
