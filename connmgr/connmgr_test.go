@@ -2,308 +2,283 @@ package connmgr
 
 import (
 	"bufio"
-	"context"
-	"errors"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/pushpin-go/pushpin/proto/zhttp"
-	"github.com/pushpin-go/pushpin/proto/zmq"
 )
 
-// fakeServer plays the proxy: PULL for first packets, ROUTER (identity
-// id) for later ones, PUB for replies.
-type fakeServer struct {
-	t    *testing.T
-	id   string
-	pull *zmq.Socket
-	rtr  *zmq.Socket
-	pub  *zmq.Socket
-	seq  map[string]int64
-}
-
-func start(t *testing.T) (addr string, base string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "cm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr = l.Addr().String()
-	l.Close()
-	base = "ipc://" + filepath.Join(dir, "condure")
-	s, err := New(Config{Listen: []string{addr}, ZClient: base}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return addr, base
-}
-
-func newFake(t *testing.T, base, id string) *fakeServer {
-	t.Helper()
-	out, stream, in, _ := Specs(base)
-	f := &fakeServer{t: t, id: id, seq: map[string]int64{}}
-	mk := func(typ zmq.Type, o zmq.Options, spec string) *zmq.Socket {
-		s, err := zmq.New(typ, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.Connect(spec); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		return s
-	}
-	f.pull = mk(zmq.Pull, zmq.Options{}, out)
-	f.rtr = mk(zmq.Router, zmq.Options{Identity: id}, stream)
-	f.pub = mk(zmq.Pub, zmq.Options{}, in)
-	return f
-}
-
-func (f *fakeServer) recvFrom(s *zmq.Socket, d time.Duration) *zhttp.Packet {
-	f.t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		msg, err := s.Recv()
-		if errors.Is(err, zmq.ErrTimeout) {
-			continue
-		}
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		p, err := zhttp.ParseMessage(msg[len(msg)-1])
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		return p
-	}
-	f.t.Fatal("timed out waiting for a packet")
-	return nil
-}
-
-// reply publishes a packet to the client; PUB drops until the SUB's
-// subscription arrived, so the first reply of a test is retried by the
-// caller through replyFirst.
-func (f *fakeServer) reply(id string, p *zhttp.Packet) {
-	p.From, p.ID, p.HasSeq, p.Seq = f.id, id, true, f.seq[id]
-	f.seq[id]++
-	if err := f.pub.Send(p.AppendPub(nil, "condure")); err != nil {
-		f.t.Fatal(err)
-	}
-}
-
-func TestRequestResponse(t *testing.T) {
+// A GET, answered after an ack, then a second request on the same
+// keep-alive connection answered with a complete packet at seq 0.
+func TestGetKeepAlive(t *testing.T) {
 	t.Parallel()
-	addr, base := start(t)
-	f := newFake(t, base, "fake")
-	time.Sleep(200 * time.Millisecond) // PUB→SUB subscription (slow joiner)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakeproxy", true)
+	c, br := dial(t, addr)
+	_, _ = c.Write([]byte("GET /path?q=1 HTTP/1.1\r\nHost: example.com:7999\r\nX-A: 1\r\nX-A: 2\r\n\r\n"))
+	p := f.first()
+	check(t, "from/seq/stream/credits/multi", []any{p.From, p.Seq, p.HasSeq, p.Stream, p.Credits, p.Ext.Multi, p.More},
+		[]any{"condure", 0, true, true, 8192, true, false})
+	check(t, "method/uri", p.Method+" "+p.URI, "GET http://example.com:7999/path?q=1")
+	check(t, "headers", p.Headers, hdr("Host", "example.com:7999", "X-A", "1", "X-A", "2"))
+	check(t, "peer", p.PeerAddress, "127.0.0.1")
+	if p.PeerPort != int64(c.LocalAddr().(*net.TCPAddr).Port) {
+		t.Fatalf("peer-port %d", p.PeerPort)
 	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	for i := 0; i < 2; i++ { // two requests on one keep-alive connection
-		fmt.Fprintf(c, "GET /path?q=%d HTTP/1.1\r\nHost: example.com\r\nX-A: b\r\n\r\n", i)
-		p := f.recvFrom(f.pull, 5*time.Second)
-		if p.From != "condure" || p.Seq != 0 || !p.Stream || !p.Ext.Multi || p.Credits != 8192 ||
-			p.Method != "GET" || p.URI != fmt.Sprintf("http://example.com/path?q=%d", i) || p.Headers.Get("X-A") != "b" || p.PeerAddress != "127.0.0.1" {
-			t.Fatalf("first packet %+v", p)
-		}
-		f.reply(p.ID, &zhttp.Packet{HasCode: true, Code: 200, Reason: "OK", Headers: zhttp.Headers{{Name: "Content-Type", Value: "text/plain"}}, Body: []byte("hi\n")})
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || string(b) != "hi\n" || resp.ContentLength != 3 {
-			t.Fatalf("response %d %q len %d", resp.StatusCode, b, resp.ContentLength)
-		}
-	}
-}
-
-// A streamed response is chunked and every body byte written is credited
-// back; a handoff moves the session to another server identity.
-func TestStreamCreditsAndHandoff(t *testing.T) {
-	t.Parallel()
-	addr, base := start(t)
-	f := newFake(t, base, "proxy1")
-	g := newFake(t, base, "handler1")
-	time.Sleep(200 * time.Millisecond)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	fmt.Fprintf(c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-	p := f.recvFrom(f.pull, 5*time.Second)
-	id := p.ID
-	f.reply(id, &zhttp.Packet{Type: zhttp.KeepAlive})
-	f.reply(id, &zhttp.Packet{Type: zhttp.HandoffStart})
-	hp := f.recvFrom(f.rtr, 5*time.Second)
-	if hp.Type != zhttp.HandoffProceed || hp.Seq != 1 {
-		t.Fatalf("want handoff-proceed seq 1, got %+v", hp)
-	}
-	// The new owner continues the seq the first server would have used.
-	g.seq[id] = f.seq[id]
-	g.reply(id, &zhttp.Packet{Type: zhttp.KeepAlive})
-	g.reply(id, &zhttp.Packet{HasCode: true, Code: 200, Reason: "OK", Body: []byte("start\n"), More: true})
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(resp.TransferEncoding) == 0 || resp.TransferEncoding[0] != "chunked" {
-		t.Fatalf("not chunked: %v", resp.TransferEncoding)
-	}
-	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
-	_ = line
-	cr := g.recvFrom(g.rtr, 5*time.Second)
-	if cr.Type != zhttp.Credit || cr.Credits != 6 || cr.Seq != 2 {
-		t.Fatalf("want credit 6 seq 2 to the new owner, got %+v", cr)
-	}
-	// Client disconnect ⇒ cancel to the current owner.
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Type: zhttp.KeepAlive, Ext: zhttp.Ext{Multi: true}})
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 1, Code: 200, HasCode: true, Reason: "OK",
+		Headers: hdr("Content-Type", "text/plain", "Content-Length", "999", "Connection", "x"), HasHeaders: true, Body: []byte("hello")})
+	head := readHead(t, br)
+	check(t, "head", head, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 999\r\n\r\n")
+	// The server's Content-Length wins; send the rest of the 999 bytes? No:
+	// a wrong length is the server's business. Use a fresh connection state.
 	c.Close()
-	for {
-		q := g.recvFrom(g.rtr, 5*time.Second)
-		if q.Type == zhttp.Cancel {
-			break
-		}
+
+	c, br = dial(t, addr)
+	for i, want := range []string{"one", "two"} {
+		_, _ = c.Write([]byte("GET /" + want + " HTTP/1.1\r\nHost: h\r\n\r\n"))
+		p = f.first()
+		check(t, "uri", p.URI, "http://h/"+want)
+		f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, Body: []byte(want)})
+		check(t, "response", readHead(t, br)+readN(t, br, 3), "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n"+want)
+		_ = i
 	}
 }
 
-// A POST body goes out only within the credits the server grants.
-func TestRequestBodyCredits(t *testing.T) {
+// A POST body is sent only within the server's credits; the last packet
+// has no more.
+func TestPostBodyCredits(t *testing.T) {
 	t.Parallel()
-	addr, base := start(t)
-	f := newFake(t, base, "fake")
-	time.Sleep(200 * time.Millisecond)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	body := strings.Repeat("z", 3000)
-	fmt.Fprintf(c, "POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-	p := f.recvFrom(f.pull, 5*time.Second)
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakeproxy", true)
+	c, br := dial(t, addr)
+	_, _ = c.Write([]byte("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world"))
+	p := f.first()
 	if !p.More || len(p.Body) != 0 {
-		t.Fatalf("first packet carries body without credits: %+v", p)
+		t.Fatalf("first packet more=%v body=%q", p.More, p.Body)
 	}
-	f.reply(p.ID, &zhttp.Packet{Type: zhttp.Credit, Credits: 1000, HasCredits: true})
-	got := 0
-	for got < 1000 {
-		q := f.recvFrom(f.rtr, 5*time.Second)
-		got += len(q.Body)
-	}
-	if got != 1000 {
-		t.Fatalf("sent %d bytes for 1000 credits", got)
-	}
-	f.reply(p.ID, &zhttp.Packet{Type: zhttp.Credit, Credits: 5000, HasCredits: true})
-	for got < 3000 {
-		q := f.recvFrom(f.rtr, 5*time.Second)
-		got += len(q.Body)
-		if got == 3000 && q.More {
-			t.Fatal("last body packet has more")
-		}
-	}
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Type: zhttp.Credit, Credits: 5, HasCredits: true})
+	q := f.later()
+	check(t, "chunk 1", []any{q.Seq, string(q.Body), q.More, q.From}, []any{1, "hello", true, "condure"})
+	f.nothing(100 * time.Millisecond)
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 1, Type: zhttp.Credit, Credits: 100, HasCredits: true})
+	q = f.later()
+	check(t, "chunk 2", []any{q.Seq, string(q.Body), q.More}, []any{2, " world", false})
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 2, Code: 201, HasCode: true, Reason: "Created", HasHeaders: true})
+	check(t, "response", readHead(t, br), "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
 }
 
-// A malformed request is answered with 400 and others are still served.
-func TestMalformedAndLeaks(t *testing.T) {
-	addr, base := start(t)
-	f := newFake(t, base, "fake")
-	time.Sleep(200 * time.Millisecond)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(c, "GARBAGE\r\n\r\n")
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, _ := io.ReadAll(c)
-	c.Close()
-	if !strings.HasPrefix(string(b), "HTTP/1.1 400") {
-		t.Fatalf("malformed request answered %q", b)
-	}
-	// 1,000 connections opened and closed: goroutines and fds come back.
-	baseG, baseFD := runtime.NumGoroutine(), countFDs(t)
-	conns := make([]net.Conn, 0, 1000)
-	for i := 0; i < 1000; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
-	for _, c := range conns {
-		c.Close()
-	}
-	deadline := time.Now().Add(10 * time.Second)
+// A chunked request body is de-chunked: a packet per span, then an empty
+// final packet; Expect: 100-continue is answered at once.
+func TestChunkedRequestBody(t *testing.T) {
+	t.Parallel()
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakeproxy", true)
+	c, br := dial(t, addr)
+	_, _ = c.Write([]byte("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"))
+	check(t, "100", readHead(t, br), "HTTP/1.1 100 Continue\r\n\r\n")
+	p := f.first()
+	check(t, "te header passed", p.Headers.Get("Transfer-Encoding"), "chunked")
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Type: zhttp.Credit, Credits: 1000, HasCredits: true})
+	_, _ = c.Write([]byte("5\r\nhello\r\n"))
+	q := f.later()
+	check(t, "chunk", []any{string(q.Body), q.More}, []any{"hello", true})
+	_, _ = c.Write([]byte("6\r\n world\r\n0\r\n\r\n"))
+	var body string
 	for {
-		g, fds := runtime.NumGoroutine(), countFDs(t)
-		if g <= baseG+2 && fds <= baseFD+2 {
+		q = f.later()
+		body += string(q.Body)
+		if !q.More {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines %d (base %d), fds %d (base %d)", g, baseG, fds, baseFD)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
-	// Still serving.
-	c2, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-	fmt.Fprintf(c2, "GET / HTTP/1.0\r\n\r\n")
-	p := f.recvFrom(f.pull, 5*time.Second)
-	if p.URI != "http://localhost/" {
-		t.Fatalf("no Host ⇒ localhost, got %q", p.URI)
-	}
+	check(t, "body", body, " world")
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 1, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, Body: []byte("ok")})
+	check(t, "response", readHead(t, br)+readN(t, br, 2), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 }
 
-func countFDs(t *testing.T) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
-func TestSpecs(t *testing.T) {
+// HTTP/1.0: a streamed response is close-delimited; with keep-alive and a
+// complete response the connection stays open with Connection: keep-alive.
+func TestHTTP10(t *testing.T) {
 	t.Parallel()
-	o, s, i, err := Specs("tcp://127.0.0.1:10000")
-	if err != nil || o != "tcp://127.0.0.1:10000" || s != "tcp://127.0.0.1:10001" || i != "tcp://127.0.0.1:10002" {
-		t.Fatalf("%s %s %s %v", o, s, i, err)
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakeproxy", true)
+	c, br := dial(t, addr)
+	_, _ = c.Write([]byte("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"))
+	p := f.first()
+	check(t, "uri", p.URI, "http://localhost/a")
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, Body: []byte("x")})
+	check(t, "keep-alive response", readHead(t, br)+readN(t, br, 1), "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1\r\n\r\nx")
+	_, _ = c.Write([]byte("GET /b HTTP/1.0\r\n\r\n"))
+	p = f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, Body: []byte("ab"), More: true})
+	check(t, "streamed head", readHead(t, br)+readN(t, br, 2), "HTTP/1.0 200 OK\r\n\r\nab")
+	q := f.later()
+	check(t, "credit", []any{q.Type, q.Credits}, []any{zhttp.Credit, 2})
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 1, Body: []byte("c")})
+	check(t, "rest", readN(t, br, 1), "c")
+	expectEOF(t, br)
+}
+
+// A streamed response is chunked; credits come back for exactly the bytes
+// written; a zero-length final packet ends it and the connection persists.
+func TestStreamedResponseCredits(t *testing.T) {
+	t.Parallel()
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakeproxy", true)
+	c, br := dial(t, addr)
+	_, _ = c.Write([]byte("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n"))
+	p := f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Type: zhttp.KeepAlive})
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 1, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true,
+		Headers: hdr("Content-Type", "text/plain"), Body: []byte("stream start\n"), More: true})
+	check(t, "head", readHead(t, br), "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n")
+	check(t, "chunk", readN(t, br, 18), "d\r\nstream start\n\r\n")
+	q := f.later()
+	check(t, "credit", []any{q.Type, q.Credits, q.Seq}, []any{zhttp.Credit, 13, 1})
+	big := strings.Repeat("z", 8192)
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 2, Body: []byte(big), More: true})
+	check(t, "big chunk", readN(t, br, 4+2+8192+2), "2000\r\n"+big+"\r\n")
+	q = f.later()
+	check(t, "credit 2", []any{q.Credits, q.Seq}, []any{8192, 2})
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 3})
+	check(t, "last chunk", readN(t, br, 5), "0\r\n\r\n")
+	_, _ = c.Write([]byte("HEAD /again HTTP/1.1\r\nHost: h\r\n\r\n"))
+	p = f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true,
+		Headers: hdr("Content-Length", "37"), Body: []byte("ignored")})
+	check(t, "head response", readHead(t, br), "HTTP/1.1 200 OK\r\nContent-Length: 37\r\n\r\n")
+	_, _ = c.Write([]byte("GET /nc HTTP/1.1\r\nHost: h\r\n\r\n"))
+	p = f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 204, HasCode: true, Reason: "No Content", HasHeaders: true})
+	check(t, "no body after HEAD; 204", readHead(t, br), "HTTP/1.1 204 No Content\r\n\r\n")
+}
+
+// handoff-start ⇒ handoff-proceed; nothing is sent until the new owner
+// speaks; then every packet goes to the new owner's identity.
+func TestHandoff(t *testing.T) {
+	t.Parallel()
+	base, addr := startServer(t, nil)
+	proxy := newFakeServer(t, base, "fakeproxy", true)
+	handler := newFakeServer(t, base, "fakehandler", false)
+	conn, br := dial(t, addr)
+	_, _ = conn.Write([]byte("GET /hold HTTP/1.1\r\nHost: h\r\n\r\n"))
+	p := proxy.first()
+	proxy.send(&zhttp.Packet{ID: p.ID, Seq: 0, Type: zhttp.KeepAlive, Ext: zhttp.Ext{Multi: true}})
+	proxy.send(&zhttp.Packet{ID: p.ID, Seq: 1, Type: zhttp.HandoffStart})
+	q := proxy.later()
+	check(t, "proceed", []any{q.Type, q.Seq, q.Ext.Multi}, []any{zhttp.HandoffProceed, 1, true})
+	handler.send(&zhttp.Packet{ID: p.ID, Seq: 2, Type: zhttp.KeepAlive, Ext: zhttp.Ext{Multi: true}})
+	handler.send(&zhttp.Packet{ID: p.ID, Seq: 3, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, Body: []byte("stream start\n"), More: true})
+	readHead(t, br)
+	check(t, "chunk", readN(t, br, 18), "d\r\nstream start\n\r\n")
+	q = handler.later()
+	check(t, "credit to handler", []any{q.Type, q.Credits, q.Seq}, []any{zhttp.Credit, 13, 2})
+	proxy.nothing(100 * time.Millisecond)
+	handler.send(&zhttp.Packet{ID: p.ID, Seq: 4, Body: []byte("pub\n")})
+	check(t, "published", readN(t, br, 14), "4\r\npub\n\r\n0\r\n\r\n")
+}
+
+// A client that disconnects makes the session send cancel.
+func TestClientDisconnectCancels(t *testing.T) {
+	t.Parallel()
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakeproxy", true)
+	c, br := dial(t, addr)
+	_, _ = c.Write([]byte("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n"))
+	p := f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, More: true})
+	readHead(t, br)
+	c.Close()
+	q := f.later()
+	check(t, "cancel", []any{q.Type, q.ID, q.Seq}, []any{zhttp.Cancel, p.ID, 1})
+}
+
+// A server cancel before any response byte gives the client a 502; a seq
+// gap makes the connection manager cancel.
+func TestServerCancelAndSeqGap(t *testing.T) {
+	t.Parallel()
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakeproxy", true)
+	c, br := dial(t, addr)
+	_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n"))
+	p := f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Type: zhttp.Cancel})
+	if h := readHead(t, br); !strings.HasPrefix(h, "HTTP/1.1 502 Bad Gateway\r\n") {
+		t.Fatalf("after cancel: %q", h)
 	}
-	o, s, i, _ = Specs("ipc:///run/pushpin-condure")
-	if o != "ipc:///run/pushpin-condure-out" || s != "ipc:///run/pushpin-condure-out-stream" || i != "ipc:///run/pushpin-condure-in" {
-		t.Fatalf("%s %s %s", o, s, i)
+	c, br = dial(t, addr)
+	_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n"))
+	p = f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Type: zhttp.KeepAlive})
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 5, Type: zhttp.KeepAlive})
+	q := f.later()
+	check(t, "cancel on gap", []any{q.Type, q.Seq}, []any{zhttp.Cancel, 1})
+	expectEOF(t, br)
+}
+
+// Malformed requests get a 400-class answer and a close; others are served.
+func TestMalformedRequest(t *testing.T) {
+	t.Parallel()
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakeproxy", true)
+	for in, want := range map[string]string{
+		"GARBAGE\r\n\r\n": "HTTP/1.1 400 Bad Request\r\n",
+		"GET / HTTP/1.1\r\nX: " + strings.Repeat("a", 9000) + "\r\n\r\n":      "HTTP/1.1 431 Request Header Fields Too Large\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n":                  "HTTP/1.1 501 Not Implemented\r\n",
+		"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n": "HTTP/1.1 501 Not Implemented\r\n",
+	} {
+		c, br := dial(t, addr)
+		_, _ = c.Write([]byte(in))
+		if h := readHead(t, br); !strings.HasPrefix(h, want) || !strings.Contains(h, "Connection: close\r\n") {
+			t.Fatalf("%.30q: %q", in, h)
+		}
+		_, _ = br.Discard(br.Buffered())
+	}
+	c, br := dial(t, addr)
+	_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n"))
+	p := f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true})
+	check(t, "still serving", readHead(t, br), "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+}
+
+// Keep-alives are batched in list form toward a multi server, and a silent
+// server's session expires (closing the client connection).
+func TestKeepAliveBatchAndExpiry(t *testing.T) {
+	t.Parallel()
+	base, addr := startServer(t, func(c *Config) {
+		c.KeepAlive, c.SessionTimeout, c.Sweep = 300*time.Millisecond, 1500*time.Millisecond, 50*time.Millisecond
+	})
+	f := newFakeServer(t, base, "fakeproxy", true)
+	ids := map[string]bool{}
+	var brs []*bufio.Reader
+	for i := 0; i < 3; i++ {
+		c, br := dial(t, addr)
+		_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n"))
+		p := f.first()
+		ids[p.ID] = true
+		f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Type: zhttp.KeepAlive, Ext: zhttp.Ext{Multi: true}})
+		brs = append(brs, br)
+	}
+	seen := map[string]bool{}
+	for len(seen) < 3 {
+		q := f.later()
+		if q.Type != zhttp.KeepAlive {
+			t.Fatalf("packet %+v", q)
+		}
+		for _, x := range q.IDs {
+			if !ids[x.ID] || x.Seq != 1 && !seen[x.ID] {
+				t.Fatalf("batched id %+v", x)
+			}
+			seen[x.ID] = true
+		}
+		if q.ID != "" {
+			t.Fatalf("single-id keep-alive to a multi server: %+v", q)
+		}
+	}
+	for _, br := range brs {
+		expectEOF(t, br) // expired after 1.5 s of silence
 	}
 }

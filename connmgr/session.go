@@ -1,273 +1,97 @@
 package connmgr
 
 import (
-	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"strconv"
-	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
 
-// session is one client request carried as a zhttp client session. Its
-// handler goroutine (serve) owns all of its state; the SUB loop only hands
-// it packets through inbox.
+// expirePacket is put in a session's inbox by the sweeper when the server
+// has been silent for longer than the session timeout.
+var expirePacket = &zhttp.Packet{Type: "expire"}
+
+// session is one request carried as a zhttp client session. The connection
+// goroutine owns it; the SUB goroutine only feeds inbox and lastIn; the
+// sweeper reads the fields under mu to send batched keep-alives.
 type session struct {
-	id    string
-	inbox chan *zhttp.Packet
+	id      string
+	inbox   chan *zhttp.Packet
+	lastIn  atomic.Int64 // unix ns of the last packet from the server
+	lastOut atomic.Int64 // unix ns of the last packet to the server
+
+	mu sync.Mutex
+	// Guarded by mu; written only by the owner (the sweeper reads them).
+	to      string // server identity in the most recent `from`
+	outSeq  int64
+	multi   bool // the server accepts list-form ids
+	handoff bool // handoff-proceed sent; wait for the new owner
+	closed  bool
 }
 
-// deliver queues a packet; a session that cannot keep up is cut off rather
-// than stalling the SUB loop for everyone.
-func (ss *session) deliver(p *zhttp.Packet) {
+func (s *Server) newSession(c *conn) *session {
+	n := s.idSeq.Add(1) - 1
+	id := s.cfg.SessionPrefix + "-" + strconv.FormatUint(c.serial, 10) + "-" + strconv.FormatUint(n, 16)
+	ss := &session{id: id, inbox: make(chan *zhttp.Packet, 64), outSeq: 1}
+	now := time.Now().UnixNano()
+	ss.lastIn.Store(now)
+	ss.lastOut.Store(now)
+	return ss
+}
+
+// stampLocked fills the common fields, takes the next seq and queues p
+// for the ROUTER. ss.mu is held, so seqs reach the socket in order.
+func (s *Server) stampLocked(ss *session, p *zhttp.Packet) {
+	p.From, p.ID, p.IDs, p.Seq, p.HasSeq = s.cfg.ID, ss.id, nil, ss.outSeq, true
+	p.Ext.Multi = true
+	ss.outSeq++
+	ss.lastOut.Store(time.Now().UnixNano())
 	select {
-	case ss.inbox <- p:
-	default:
+	case s.routerQ <- routed{to: ss.to, msg: p.AppendMessage(nil)}:
+	case <-s.done:
 	}
 }
 
-type bodyChunk struct {
-	b   []byte
-	eof bool
-	err error
-}
-
-// hop-by-hop and framing headers the connection manager computes itself.
-func skipHeader(name string) bool {
-	switch strings.ToLower(name) {
-	case "connection", "content-length", "transfer-encoding", "keep-alive":
-		return true
+// send queues p to the session's server; false when there is no server to
+// send to yet, a handoff is in progress, or the session ended.
+func (s *Server) send(ss *session, p *zhttp.Packet) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closed || ss.to == "" || ss.handoff {
+		return false
 	}
-	return false
+	s.stampLocked(ss, p)
+	return true
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		// WebSockets are the next piece of work.
-		http.Error(w, "WebSocket not supported yet.", http.StatusNotImplemented)
+// proceed answers handoff-start and holds every later packet until the new
+// owner speaks.
+func (s *Server) proceed(ss *session) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closed || ss.to == "" {
 		return
 	}
-	ss := &session{id: fmt.Sprintf("0-0-%x", s.nextID.Add(1)-1), inbox: make(chan *zhttp.Packet, 256)}
-	s.register(ss)
-	defer s.unregister(ss)
-
-	host := r.Host
-	if host == "" {
-		host = "localhost"
-	}
-	hdrs := make(zhttp.Headers, 0, len(r.Header)+1)
-	if r.Host != "" {
-		hdrs = append(hdrs, zhttp.Header{Name: "Host", Value: r.Host})
-	}
-	for name, vals := range r.Header {
-		for _, v := range vals {
-			hdrs = append(hdrs, zhttp.Header{Name: name, Value: v})
-		}
-	}
-	if len(r.TransferEncoding) > 0 {
-		hdrs = append(hdrs, zhttp.Header{Name: "Transfer-Encoding", Value: strings.Join(r.TransferEncoding, ", ")})
-	}
-	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-	peerAddr, peerPort := "", int64(0)
-	if h, p, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		peerAddr = h
-		peerPort, _ = strconv.ParseInt(p, 10, 64)
-	}
-	first := zhttp.Packet{From: s.cfg.ID, ID: ss.id, HasSeq: true, Seq: 0, Ext: zhttp.Ext{Multi: true},
-		Method: r.Method, URI: "http://" + host + r.RequestURI, Headers: hdrs, HasHeaders: true,
-		Credits: int64(s.cfg.BufferSize), HasCredits: true, More: hasBody, Stream: true,
-		PeerAddress: peerAddr, PeerPort: peerPort}
-	s.push.Send(first.AppendMessage(nil))
-
-	var (
-		outSeq, inSeq   int64  = 1, 0
-		to              string // identity of the server now owning the session
-		credits         int64  // request body bytes the server can take
-		started         bool
-		lastIn, lastOut = time.Now(), time.Now()
-		pending         []byte
-		bodyEOF         = !hasBody
-		bodyCh          chan bodyChunk
-		flusher, _      = w.(http.Flusher)
-	)
-	send := func(p *zhttp.Packet) {
-		p.From, p.ID, p.HasSeq, p.Seq = s.cfg.ID, ss.id, true, outSeq
-		p.Ext.Multi = true
-		outSeq++
-		lastOut = time.Now()
-		s.sendLater(to, p)
-	}
-	if hasBody {
-		bodyCh = make(chan bodyChunk, 1)
-		go func() {
-			for {
-				buf := make([]byte, 16*1024)
-				n, err := r.Body.Read(buf)
-				if n > 0 {
-					bodyCh <- bodyChunk{b: buf[:n]}
-				}
-				if err != nil {
-					if err == io.EOF {
-						bodyCh <- bodyChunk{eof: true}
-					} else {
-						bodyCh <- bodyChunk{err: err}
-					}
-					return
-				}
-			}
-		}()
-	}
-	flushBody := func() {
-		for to != "" && (len(pending) > 0 && credits > 0 || bodyEOF && len(pending) == 0 && !sentEOF(&first)) {
-			n := min(int64(len(pending)), credits)
-			part := pending[:n]
-			pending = pending[n:]
-			credits -= n
-			last := bodyEOF && len(pending) == 0
-			p := &zhttp.Packet{Body: append([]byte{}, part...), More: !last}
-			send(p)
-			if last {
-				first.More = false // marks the request body as fully sent
-				return
-			}
-		}
-	}
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	ctx := r.Context()
-	for {
-		var bc <-chan bodyChunk
-		if bodyCh != nil && len(pending) < 64*1024 && !bodyEOF {
-			bc = bodyCh
-		}
-		select {
-		case <-ctx.Done():
-			if to != "" {
-				send(&zhttp.Packet{Type: zhttp.Cancel})
-			}
-			return
-		case c := <-bc:
-			if c.err != nil {
-				if to != "" {
-					send(&zhttp.Packet{Type: zhttp.Cancel})
-				}
-				return
-			}
-			pending = append(pending, c.b...)
-			if c.eof {
-				bodyEOF = true
-			}
-			flushBody()
-		case now := <-tick.C:
-			if now.Sub(lastIn) > s.cfg.Expiry {
-				s.log.Debug().Str("id", ss.id).Msg("session timed out")
-				if !started {
-					http.Error(w, "Gateway timeout.", http.StatusGatewayTimeout)
-					return
-				}
-				panic(http.ErrAbortHandler)
-			}
-			if to != "" && now.Sub(lastOut) >= s.cfg.KeepAlive {
-				send(&zhttp.Packet{Type: zhttp.KeepAlive})
-			}
-		case p := <-ss.inbox:
-			lastIn = time.Now()
-			if p.Type == zhttp.Cancel || p.Type == zhttp.Error {
-				if !started {
-					if p.Type == zhttp.Error && p.Condition == "rejected" && p.HasCode {
-						writeHead(w, p, r)
-						_, _ = w.Write(p.Body)
-						return
-					}
-					http.Error(w, "Bad Gateway.", http.StatusBadGateway)
-					return
-				}
-				panic(http.ErrAbortHandler)
-			}
-			if p.HasSeq && p.Seq != inSeq {
-				s.log.Warn().Str("id", ss.id).Int64("seq", p.Seq).Int64("want", inSeq).Msg("out of sequence packet")
-				if to != "" {
-					send(&zhttp.Packet{Type: zhttp.Cancel})
-				}
-				panic(http.ErrAbortHandler)
-			}
-			inSeq++
-			if p.From != "" {
-				to = p.From // later packets go to the most recent sender
-			}
-			credits += p.Credits
-			switch p.Type {
-			case zhttp.HandoffStart:
-				send(&zhttp.Packet{Type: zhttp.HandoffProceed})
-				continue
-			case zhttp.Data:
-			default:
-				flushBody()
-				continue
-			}
-			if !started {
-				if !p.HasCode {
-					http.Error(w, "Bad Gateway.", http.StatusBadGateway)
-					return
-				}
-				writeHead(w, p, r)
-				started = true
-			}
-			if len(p.Body) > 0 && r.Method != http.MethodHead {
-				if _, err := w.Write(p.Body); err != nil {
-					send(&zhttp.Packet{Type: zhttp.Cancel})
-					return
-				}
-			}
-			if !p.More {
-				return
-			}
-			if flusher != nil {
-				flusher.Flush()
-			}
-			if len(p.Body) > 0 {
-				// Credits back for exactly what reached the client socket.
-				send(&zhttp.Packet{Type: zhttp.Credit, Credits: int64(len(p.Body)), HasCredits: true})
-			}
-			flushBody()
-		}
-	}
+	s.stampLocked(ss, &zhttp.Packet{Type: zhttp.HandoffProceed})
+	ss.handoff = true
 }
 
-// sentEOF reports whether the final (no more) request body packet went out;
-// first.More is cleared when it does.
-func sentEOF(first *zhttp.Packet) bool { return !first.More }
+// retarget points the session at the sender of the packet just received.
+func (ss *session) retarget(from string, multi bool) {
+	if from == "" || from == ss.to && !ss.handoff && (ss.multi || !multi) {
+		return
+	}
+	ss.mu.Lock()
+	ss.to, ss.handoff = from, false
+	ss.multi = ss.multi || multi
+	ss.mu.Unlock()
+}
 
-// writeHead writes the status and headers with condure's framing rules
-// (zhttp.md §5.1): the server's Content-Length wins; a complete first
-// packet gets its own length; otherwise the response is chunked (HTTP/1.1)
-// or close-delimited (HTTP/1.0).
-func writeHead(w http.ResponseWriter, p *zhttp.Packet, r *http.Request) {
-	h := w.Header()
-	for _, x := range p.Headers {
-		if !skipHeader(x.Name) {
-			h.Add(x.Name, x.Value)
-		}
-	}
-	code := int(p.Code)
-	if code < 100 || code > 999 {
-		code = http.StatusBadGateway
-	}
-	noBody := code < 200 || code == 204 || code == 304
-	if cl := p.Headers.Get("Content-Length"); cl != "" && !noBody {
-		h.Set("Content-Length", cl)
-	} else if !p.More && !noBody {
-		h.Set("Content-Length", strconv.Itoa(len(p.Body)))
-	}
-	// Send only what the server gave: no Date or sniffed Content-Type.
-	if _, ok := h["Date"]; !ok {
-		h["Date"] = nil
-	}
-	if _, ok := h["Content-Type"]; !ok {
-		h["Content-Type"] = nil
-	}
-	w.WriteHeader(code)
+func (s *Server) endSession(ss *session) {
+	ss.mu.Lock()
+	ss.closed = true
+	ss.mu.Unlock()
+	s.unregister(ss)
 }

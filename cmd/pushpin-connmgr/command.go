@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/pushpin-go/pushpin/cmd/internal/cli"
+	"github.com/pushpin-go/pushpin/connmgr"
+)
+
+// command is the pushpin-connmgr command line: condure 1.9.1's flags, so
+// the runner can start either program with the same arguments. Flags that
+// only matter to condure's other modes are accepted and ignored.
+func command() *cobra.Command {
+	var (
+		cfg                   connmgr.Config
+		listens               []string
+		logLevel, streamTO    int
+		ipcMode               string
+		ignoredInt            int
+		ignoredStr            string
+		ignoredList           []string
+		ignoredBool, sizesOpt bool
+	)
+	cmd := &cobra.Command{
+		Use:           "pushpin-connmgr",
+		Short:         "HTTP connection manager (condure-compatible)",
+		Version:       "1.9.1",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.ID, "id", "condure", "Instance ID")
+	f.IntVar(&logLevel, "log-level", 2, "Log level (0 error … 3 debug)")
+	f.StringArrayVar(&listens, "listen", []string{"0.0.0.0:8000,stream"}, "Port to listen on: [addr:]port[,params...] (repeatable)")
+	f.StringArrayVar(&cfg.ZClient, "zclient-stream", nil, "ZeroMQ client PUSH/ROUTER/SUB spec base (repeatable)")
+	f.BoolVar(&cfg.Connect, "zclient-connect", false, "ZeroMQ client sockets connect instead of bind")
+	f.IntVar(&cfg.BufferSize, "buffer-size", connmgr.DefaultBufferSize, "Connection buffer size (and initial zhttp credits)")
+	f.IntVar(&cfg.MaxConn, "stream-maxconn", connmgr.DefaultMaxConn, "Maximum concurrent connections in stream mode")
+	f.IntVar(&streamTO, "stream-timeout", int(connmgr.DefaultStreamTimeout/time.Second), "Client timeout in stream mode (seconds)")
+	f.StringVar(&ipcMode, "ipc-file-mode", "", "Permissions for ZeroMQ IPC binds (octal)")
+	// condure flags without effect here.
+	f.IntVar(&ignoredInt, "workers", 2, "Ignored (condure compatibility)")
+	f.IntVar(&ignoredInt, "req-maxconn", 100, "Ignored (req mode)")
+	f.IntVar(&ignoredInt, "req-timeout", 30, "Ignored (req mode)")
+	f.IntVar(&ignoredInt, "body-buffer-size", 100000, "Ignored (req mode)")
+	f.IntVar(&ignoredInt, "messages-max", 100, "Ignored (WebSocket, not supported yet)")
+	f.StringArrayVar(&ignoredList, "zclient-req", nil, "Ignored (req mode)")
+	f.StringVar(&ignoredStr, "tls-identities-dir", ".", "Directory with certificates (TLS listeners not supported yet)")
+	f.BoolVar(&ignoredBool, "compression", false, "Ignored (WebSocket, not supported yet)")
+	f.BoolVar(&ignoredBool, "deny-out-internal", false, "Ignored")
+	f.BoolVar(&sizesOpt, "sizes", false, "Print sizes of per-connection objects and exit")
+	cmd.RunE = func(c *cobra.Command, _ []string) error {
+		log, closeLog, err := cli.Logger("", strconv.Itoa(logLevel), false)
+		if err != nil {
+			return err
+		}
+		defer closeLog()
+		c.Flags().Visit(func(fl *pflag.Flag) {
+			if fl.Usage == "Ignored" || len(fl.Usage) > 7 && fl.Usage[:7] == "Ignored" {
+				log.Debug().Str("flag", fl.Name).Str("value", fl.Value.String()).Msg("ignored condure option")
+			}
+		})
+		if sizesOpt {
+			fmt.Fprintln(c.OutOrStdout(), connmgr.Sizes())
+			return nil
+		}
+		for _, l := range listens {
+			ls, err := connmgr.ParseListen(l)
+			if err != nil {
+				return err
+			}
+			cfg.Listen = append(cfg.Listen, ls)
+		}
+		cfg.StreamTimeout = time.Duration(streamTO) * time.Second
+		if ipcMode != "" {
+			m, err := strconv.ParseUint(ipcMode, 8, 32)
+			if err != nil {
+				return fmt.Errorf("%w: --ipc-file-mode %q: not octal", connmgr.ErrConfig, ipcMode)
+			}
+			cfg.IPCFileMode = uint32(m)
+		}
+		s, err := connmgr.New(cfg, log.With().Str("component", "connmgr").Logger())
+		if err != nil {
+			return err
+		}
+		ctx, stop := cli.SignalContext()
+		defer stop()
+		return s.Run(ctx)
+	}
+	return cmd
+}

@@ -1,0 +1,361 @@
+// Package connmgr is the connection manager (Pushpin's condure): it accepts
+// client HTTP/1.x connections and carries each request to the proxy as a
+// zhttp client session, wire-compatible with condure so that Pushpin's
+// proxy and handler (or ours) work behind it. It is built for many mostly
+// idle connections: an idle connection holds no buffer (see netpoll.go and
+// conn.go); GOROUTINES.md says which goroutine owns what.
+package connmgr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pushpin-go/pushpin/connmgr/internal/http1"
+	"github.com/pushpin-go/pushpin/proto/zhttp"
+	"github.com/pushpin-go/pushpin/proto/zmq"
+)
+
+const nShards = 64
+
+// Server is one connection manager instance.
+type Server struct {
+	cfg Config
+	log zerolog.Logger
+	lim http1.Limits
+
+	push    *zmq.Sender
+	routerQ chan routed
+	done    chan struct{} // closed when Run is stopping
+
+	sessions [nShards]sessionShard
+	conns    [nShards]connShard
+	nconns   atomic.Int64
+	connSeq  atomic.Uint64
+	idSeq    atomic.Uint64
+	bufs     sync.Pool // *[]byte of cfg.BufferSize
+	connWG   sync.WaitGroup
+
+	ready chan struct{} // closed once sockets and listeners are open
+	addrs []net.Addr
+}
+
+// routed is a packet for the ROUTER: the server identity and the message.
+type routed struct {
+	to  string
+	msg []byte
+}
+
+type sessionShard struct {
+	mu sync.RWMutex
+	m  map[string]*session
+}
+
+type connShard struct {
+	mu sync.Mutex
+	m  map[*conn]struct{}
+}
+
+// New validates cfg; nothing opens before Run.
+func New(cfg Config, log zerolog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.SessionPrefix == "" {
+		cfg.SessionPrefix = strconv.Itoa(os.Getpid())
+	}
+	s := &Server{cfg: cfg, log: log, routerQ: make(chan routed, 100000), done: make(chan struct{}), ready: make(chan struct{}),
+		lim: http1.Limits{MaxHead: cfg.BufferSize, MaxHeaders: 64}}
+	for i := range s.sessions {
+		s.sessions[i].m = map[string]*session{}
+		s.conns[i].m = map[*conn]struct{}{}
+	}
+	size := cfg.BufferSize
+	s.bufs.New = func() any { b := make([]byte, size); return &b }
+	return s, nil
+}
+
+// Ready is closed once Run has opened its sockets and listeners.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addrs are the listeners' addresses (valid after Ready).
+func (s *Server) Addrs() []net.Addr { return s.addrs }
+
+func shardOf(id string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return h % nShards
+}
+
+func (s *Server) register(ss *session) {
+	sh := &s.sessions[shardOf(ss.id)]
+	sh.mu.Lock()
+	sh.m[ss.id] = ss
+	sh.mu.Unlock()
+}
+
+func (s *Server) unregister(ss *session) {
+	sh := &s.sessions[shardOf(ss.id)]
+	sh.mu.Lock()
+	delete(sh.m, ss.id)
+	sh.mu.Unlock()
+}
+
+func (s *Server) lookup(id string) *session {
+	sh := &s.sessions[shardOf(id)]
+	sh.mu.RLock()
+	ss := sh.m[id]
+	sh.mu.RUnlock()
+	return ss
+}
+
+func (s *Server) attach(sock *zmq.Socket, spec string) error {
+	if s.cfg.Connect {
+		return sock.Connect(spec)
+	}
+	return sock.Bind(spec)
+}
+
+// openSockets creates the PUSH, ROUTER and SUB sockets on every
+// --zclient-stream base.
+func (s *Server) openSockets() (push, router, sub *zmq.Socket, err error) {
+	mode := os.FileMode(s.cfg.IPCFileMode)
+	if push, err = zmq.New(zmq.Push, zmq.Options{SndHWM: 100, IPCFileMode: mode}); err != nil {
+		return nil, nil, nil, err
+	}
+	if router, err = zmq.New(zmq.Router, zmq.Options{RouterMandatory: true, SndHWM: 101000, IPCFileMode: mode}); err != nil {
+		push.Close()
+		return nil, nil, nil, err
+	}
+	if sub, err = zmq.New(zmq.Sub, zmq.Options{Subscribe: []string{s.cfg.ID + " "}, RcvHWM: 101000, IPCFileMode: mode}); err != nil {
+		push.Close()
+		router.Close()
+		return nil, nil, nil, err
+	}
+	for _, base := range s.cfg.ZClient {
+		out, stream, in, _ := Specs(base)
+		for _, x := range []struct {
+			sock *zmq.Socket
+			spec string
+		}{{push, out}, {router, stream}, {sub, in}} {
+			if err = s.attach(x.sock, x.spec); err != nil {
+				push.Close()
+				router.Close()
+				sub.Close()
+				return nil, nil, nil, fmt.Errorf("zhttp socket %s: %w", x.spec, err)
+			}
+		}
+		s.log.Info().Str("out", out).Str("out_stream", stream).Str("in", in).Bool("connect", s.cfg.Connect).Msg("zhttp client sockets")
+	}
+	return push, router, sub, nil
+}
+
+// Run opens the sockets and listeners and serves until ctx ends, then
+// closes every client connection and waits for their goroutines.
+func (s *Server) Run(ctx context.Context) error {
+	var lns []net.Listener
+	closeAll := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+	for _, l := range s.cfg.Listen {
+		if l.TLS {
+			s.log.Error().Str("listen", l.Addr).Msg("TLS listeners are not supported yet; skipped")
+			continue
+		}
+		ln, err := listen(l)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("listen %s: %w", l.Addr, err)
+		}
+		s.log.Info().Str("addr", ln.Addr().String()).Msg("listening")
+		lns = append(lns, ln)
+		s.addrs = append(s.addrs, ln.Addr())
+	}
+	if len(lns) == 0 {
+		return ErrNoListener
+	}
+	push, router, sub, err := s.openSockets()
+	if err != nil {
+		closeAll()
+		return err
+	}
+	s.push = zmq.NewSender(push, 10000, func(_ [][]byte, err error) {
+		s.log.Debug().Err(err).Msg("dropping first packet")
+	})
+	var wg sync.WaitGroup
+	run := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	zctx, zcancel := context.WithCancel(context.Background())
+	run(func() { s.push.Run(zctx) })
+	run(func() { s.routerLoop(zctx, router) })
+	run(func() {
+		zmq.RecvLoop(zctx, sub, s.dispatch, func(err error) { s.log.Warn().Err(err).Msg("zhttp in") })
+	})
+	run(func() { s.sweepLoop(zctx) })
+	for _, ln := range lns {
+		run(func() { s.acceptLoop(ln) })
+	}
+	close(s.ready)
+	s.log.Info().Str("id", s.cfg.ID).Msg("started")
+	<-ctx.Done()
+	closeAll()
+	close(s.done)
+	for i := range s.conns {
+		sh := &s.conns[i]
+		sh.mu.Lock()
+		for c := range sh.m {
+			c.nc.Close()
+		}
+		sh.mu.Unlock()
+	}
+	s.connWG.Wait()
+	zcancel()
+	wg.Wait()
+	for _, l := range s.cfg.Listen {
+		if l.Local {
+			os.Remove(l.Addr)
+		}
+	}
+	s.log.Info().Msg("stopped")
+	return nil
+}
+
+func (s *Server) acceptLoop(ln net.Listener) {
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn().Err(err).Msg("accept")
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if s.nconns.Load() >= int64(s.cfg.MaxConn) {
+			s.log.Debug().Int("max", s.cfg.MaxConn).Msg("connection limit reached; closing new connection")
+			nc.Close()
+			continue
+		}
+		c, err := s.newConn(nc)
+		if err != nil {
+			s.log.Debug().Err(err).Msg("new connection")
+			nc.Close()
+			continue
+		}
+		sh := &s.conns[c.serial%nShards]
+		sh.mu.Lock()
+		select {
+		case <-s.done:
+			sh.mu.Unlock()
+			nc.Close()
+			return
+		default:
+		}
+		sh.m[c] = struct{}{}
+		s.nconns.Add(1)
+		s.connWG.Add(1)
+		sh.mu.Unlock()
+		go c.serve()
+	}
+}
+
+func (s *Server) forgetConn(c *conn) {
+	sh := &s.conns[c.serial%nShards]
+	sh.mu.Lock()
+	delete(sh.m, c)
+	sh.mu.Unlock()
+	s.nconns.Add(-1)
+	s.connWG.Done()
+}
+
+// routerLoop owns the ROUTER socket: later packets go to the identity of
+// the session's current server. With ROUTER_MANDATORY an identity that is
+// not connected (yet) is retried briefly: right after a handoff the new
+// owner may still be connecting.
+func (s *Server) routerLoop(ctx context.Context, sock *zmq.Socket) {
+	defer sock.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-s.routerQ:
+			var start time.Time
+			for {
+				err := sock.Send([]byte(m.to), nil, m.msg)
+				if err == nil || ctx.Err() != nil {
+					break
+				}
+				if errors.Is(err, zmq.ErrTimeout) {
+					continue
+				}
+				if errors.Is(err, zmq.ErrUnreachable) {
+					if start.IsZero() {
+						start = time.Now()
+					}
+					if time.Since(start) < 500*time.Millisecond {
+						time.Sleep(5 * time.Millisecond)
+						continue
+					}
+				}
+				s.log.Debug().Err(err).Str("to", m.to).Msg("dropping packet to server")
+				break
+			}
+		}
+	}
+}
+
+// dispatch hands a server packet ("<id> T…") to its session. It runs on
+// the SUB goroutine and never blocks: a session whose inbox is full loses
+// the packet and then cancels on the sequence gap.
+func (s *Server) dispatch(msg [][]byte) {
+	_, m, err := zhttp.SplitPub(msg[0])
+	if err != nil {
+		s.log.Warn().Err(err).Msg("bad frame from server")
+		return
+	}
+	p, err := zhttp.ParseMessage(m)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("bad packet from server")
+		return
+	}
+	now := time.Now().UnixNano()
+	if len(p.IDs) == 0 {
+		s.deliver(p, now)
+		return
+	}
+	for _, x := range p.IDs {
+		q := *p
+		q.IDs, q.ID, q.Seq, q.HasSeq = nil, x.ID, x.Seq, true
+		s.deliver(&q, now)
+	}
+}
+
+func (s *Server) deliver(p *zhttp.Packet, now int64) {
+	ss := s.lookup(p.ID)
+	if ss == nil {
+		if p.Type != zhttp.Cancel && p.Type != zhttp.Error {
+			s.log.Debug().Str("id", p.ID).Str("type", string(p.Type)).Msg("packet for unknown session")
+		}
+		return
+	}
+	ss.lastIn.Store(now)
+	select {
+	case ss.inbox <- p:
+	default:
+		s.log.Warn().Str("id", p.ID).Msg("session inbox full; dropping packet")
+	}
+}
