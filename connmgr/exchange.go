@@ -130,8 +130,19 @@ func (x *exchange) stopNotifier() {
 	close(x.armCh)
 }
 
-// cancel tells the server the client is gone (when there is a server to tell).
+// cancel tells the server the client is gone (when there is a server to
+// tell). Packets already queued may name the server: look at them first.
 func (x *exchange) cancel() {
+	for drained := false; !drained; {
+		select {
+		case p := <-x.ss.inbox:
+			if p != expirePacket && p.Type != zhttp.HandoffStart {
+				x.ss.retarget(p.From, p.Ext.Multi)
+			}
+		default:
+			drained = true
+		}
+	}
 	x.s.send(x.ss, &zhttp.Packet{Type: zhttp.Cancel})
 }
 

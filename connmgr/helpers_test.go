@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func startServer(t *testing.T, mod func(*Config)) (base, addr string) {
 	if mod != nil {
 		mod(&cfg)
 	}
-	s, err := New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
+	s, err := New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,3 +206,10 @@ func check(t *testing.T, what string, got, want any) {
 		t.Fatalf("%s: got %q, want %q", what, got, want)
 	}
 }
+
+var testLogLevel = func() zerolog.Level {
+	if os.Getenv("CONNMGR_DEBUG") != "" {
+		return zerolog.TraceLevel
+	}
+	return zerolog.InfoLevel
+}()

@@ -11,25 +11,17 @@ import (
 )
 
 // waitReadable blocks until rc has data (or EOF/error) without holding a
-// buffer: the callback peeks one byte into its own stack array, and only
-// when that would block does it let the runtime poller park the goroutine.
-// (Returning false blindly on the first call would miss data that arrived
-// before the wait, since the poller only reports edges.)
+// buffer: the callback peeks one byte into its own stack array and lets the
+// runtime poller park the goroutine only while that would block. It peeks
+// again after every wake-up, because the poller can report a stale edge
+// (an event for bytes that were already read), and trusting it would leave
+// the caller blocked in Read holding a buffer.
 func waitReadable(rc syscall.RawConn) error {
-	waited := false
-	err := rc.Read(func(fd uintptr) bool {
-		if waited {
-			return true
-		}
+	return rc.Read(func(fd uintptr) bool {
 		var b [1]byte
 		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		if err == unix.EAGAIN || err == unix.EINTR {
-			waited = true
-			return false
-		}
-		return true // data, EOF or an error: let Read report it
+		return err != unix.EAGAIN && err != unix.EINTR // data, EOF or an error: let Read report it
 	})
-	return err
 }
 
 // listen opens a listener; TCP ones get SO_REUSEPORT so that several

@@ -353,6 +353,9 @@ func (s *Server) deliver(p *zhttp.Packet, now int64) {
 		return
 	}
 	ss.lastIn.Store(now)
+	if e := s.log.Trace(); e.Enabled() {
+		e.Str("id", p.ID).Int64("seq", p.Seq).Str("type", string(p.Type)).Msg("packet from server")
+	}
 	select {
 	case ss.inbox <- p:
 	default:

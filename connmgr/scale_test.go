@@ -1,0 +1,199 @@
+package connmgr
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pushpin-go/pushpin/proto/zhttp"
+)
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	must(t, err)
+	return len(ents)
+}
+
+// rawClient is a client socket made with syscalls, so that the client side
+// costs no Go heap and the server side can be measured alone.
+type rawClient int
+
+func rawDial(t *testing.T, addr string) rawClient {
+	t.Helper()
+	var port int
+	if _, err := fmt.Sscanf(addr[strings.LastIndexByte(addr, ':')+1:], "%d", &port); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	must(t, err)
+	for {
+		err = unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
+		if err != unix.EINTR {
+			break
+		}
+	}
+	must(t, err)
+	must(t, unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5}))
+	return rawClient(fd)
+}
+
+func (c rawClient) request(t *testing.T, f *fakeServer, body string) {
+	t.Helper()
+	if _, err := rawWrite(c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	p := f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, Body: []byte(body)})
+	want := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	var got []byte
+	buf := make([]byte, 256)
+	for len(got) < len(want) {
+		n, err := unix.Read(int(c), buf)
+		if err == unix.EINTR {
+			continue // the Go runtime's preemption signals interrupt raw syscalls
+		}
+		if n <= 0 {
+			if os.Getenv("CONNMGR_DEBUG") != "" {
+				buf := make([]byte, 1<<22)
+				buf = buf[:runtime.Stack(buf, true)]
+				os.WriteFile("/tmp/cx/stacks.txt", buf, 0o644)
+			}
+			t.Fatalf("read: %v after %q", err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+	check(t, "response", string(got), want)
+}
+
+func rawWrite(c rawClient, s string) (int, error) {
+	for {
+		n, err := unix.Write(int(c), []byte(s))
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+func (c rawClient) close() { unix.Close(int(c)) }
+
+func memInUse() (heap, stack uint64) {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc, m.StackInuse
+}
+
+// TestIdleConnectionCost opens N keep-alive connections, each after one
+// request, and reports the server-side memory per idle connection. It fails
+// if an idle connection costs more than a read buffer would alone, which
+// is what holding a buffer per idle connection would cost.
+func TestIdleConnectionCost(t *testing.T) {
+	const n = 2000
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakeproxy", true)
+	warm := rawDial(t, addr)
+	warm.request(t, f, "warm")
+	warm.close()
+	time.Sleep(50 * time.Millisecond)
+	g0 := runtime.NumGoroutine()
+	h0, s0 := memInUse()
+	clients := make([]rawClient, 0, n)
+	defer func() {
+		for _, c := range clients {
+			c.close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c := rawDial(t, addr)
+		clients = append(clients, c)
+		c.request(t, f, "ok")
+	}
+	time.Sleep(100 * time.Millisecond)
+	h1, s1 := memInUse()
+	g1 := runtime.NumGoroutine()
+	heap := (float64(h1) - float64(h0)) / n
+	stack := (float64(s1) - float64(s0)) / n
+	t.Logf("per idle connection: heap %.0f B, stack %.0f B, total %.0f B; goroutines %.2f",
+		heap, stack, heap+stack, float64(g1-g0)/n)
+	if g1-g0 > n+10 {
+		t.Errorf("%d goroutines for %d idle connections", g1-g0, n)
+	}
+	if heap > float64(DefaultBufferSize)/2 {
+		t.Errorf("heap per idle connection %.0f B: buffers are being held", heap)
+	}
+}
+
+// TestConnectionsLeakNothing opens 1,000 connections (idle, mid-head,
+// and mid-response) and closes them: goroutines and fds return to baseline.
+func TestConnectionsLeakNothing(t *testing.T) {
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakeproxy", true)
+	warm := rawDial(t, addr)
+	warm.request(t, f, "warm")
+	warm.close()
+	var g0, fd0 int
+	waitUntil(t, 5*time.Second, func() error {
+		g0, fd0 = runtime.NumGoroutine(), openFDs(t)
+		return nil
+	})
+	var clients []rawClient
+	for i := 0; i < 1000; i++ {
+		c := rawDial(t, addr)
+		clients = append(clients, c)
+		switch i % 4 {
+		case 1:
+			_, _ = rawWrite(c, ("GET / HTTP/1.1\r\nHo"))
+		case 2:
+			_, _ = rawWrite(c, ("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n"))
+			p := f.first()
+			f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, More: true})
+		case 3:
+			c.request(t, f, "x")
+		}
+	}
+	waitUntil(t, 5*time.Second, func() error {
+		if g := runtime.NumGoroutine(); g < g0+1000 {
+			return fmt.Errorf("%d goroutines, want ≥ %d", g, g0+1000)
+		}
+		return nil
+	})
+	for _, c := range clients {
+		c.close()
+	}
+	// The 250 streaming sessions send cancel; drain them.
+	cancels := 0
+	for cancels < 250 {
+		if q := f.later(); q.Type == zhttp.Cancel {
+			cancels++
+		}
+	}
+	waitUntil(t, 10*time.Second, func() error {
+		g, fd := runtime.NumGoroutine(), openFDs(t)
+		if g > g0 || fd > fd0 {
+			return fmt.Errorf("goroutines %d (baseline %d), fds %d (baseline %d)", g, g0, fd, fd0)
+		}
+		return nil
+	})
+}
+
+func waitUntil(t *testing.T, d time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
