@@ -23,6 +23,7 @@ type exchange struct {
 	owed     int64 // credits to return once a handoff completes
 
 	started bool
+	sent100 bool // "100 Continue" written (Expect: 100-continue)
 	plan    http1.Plan
 	written int64 // response body bytes written (FrameLength)
 
@@ -57,11 +58,6 @@ func (c *conn) exchange(req *http1.Request) bool {
 		PeerAddress: c.peerAddr, PeerPort: c.peerPort}
 	s.push.Send(first.AppendMessage(nil))
 	s.log.Debug().Str("id", x.ss.id).Str("method", req.Method).Str("uri", first.URI).Msg("request")
-	if req.Expect100 {
-		if c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n")) != nil {
-			return false
-		}
-	}
 	if x.pump() == abort {
 		return false
 	}
@@ -234,6 +230,14 @@ func (x *exchange) onPacket(p *zhttp.Packet) outcome {
 	ss.retarget(p.From, p.Ext.Multi)
 	if p.HasCredits {
 		x.credits += p.Credits
+	}
+	if x.req.Expect100 && !x.sent100 && !x.started && p.Type != zhttp.Data {
+		// As condure: the client may send the body once a server answered.
+		x.sent100 = true
+		if x.c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n")) != nil {
+			x.cancel()
+			return abort
+		}
 	}
 	switch p.Type {
 	case zhttp.HandoffStart:

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +21,19 @@ import (
 
 // startServer runs a connection manager on an ephemeral port with its
 // zhttp sockets under t.TempDir().
+//
+// With CONNMGR_REFERENCE=/usr/bin/condure the same tests run against the
+// real condure instead, to check that what they expect is what condure does
+// (tests of our deliberate differences skip themselves then).
 func startServer(t *testing.T, mod func(*Config)) (base, addr string) {
 	t.Helper()
 	base = "ipc://" + t.TempDir() + "/c"
+	if ref := os.Getenv("CONNMGR_REFERENCE"); ref != "" {
+		if mod != nil {
+			t.Skip("timing overrides do not apply to the reference condure")
+		}
+		return base, startReference(t, ref, base)
+	}
 	cfg := Config{Listen: []Listen{{Addr: "127.0.0.1:0", Stream: true}}, ZClient: []string{base}}
 	if mod != nil {
 		mod(&cfg)
@@ -145,6 +156,31 @@ func (f *fakeServer) nothing(d time.Duration) {
 	}
 }
 
+// laterData is later, skipping keep-alives (condure sends them at will).
+func (f *fakeServer) laterData() *zhttp.Packet {
+	f.t.Helper()
+	for {
+		if p := f.later(); p.Type != zhttp.KeepAlive {
+			return p
+		}
+	}
+}
+
+// noData asserts that nothing but keep-alives is routed here within d.
+func (f *fakeServer) noData(d time.Duration) {
+	f.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		msg, err := recvWithin(f.router, time.Until(deadline))
+		if err != nil {
+			return
+		}
+		if p, err := zhttp.ParseMessage(msg[2]); err != nil || p.Type != zhttp.KeepAlive {
+			f.t.Fatalf("unexpected packet %q", msg)
+		}
+	}
+}
+
 func (f *fakeServer) send(p *zhttp.Packet) {
 	f.t.Helper()
 	p.From, p.HasSeq = f.id, true
@@ -213,3 +249,36 @@ var testLogLevel = func() zerolog.Level {
 	}
 	return zerolog.InfoLevel
 }()
+
+func startReference(t *testing.T, path, base string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(path, "--listen="+addr+",stream", "--zclient-stream="+base, "--log-level=1")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	must(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ours skips a test of deliberate behaviour of ours when running against
+// the reference condure.
+func ours(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CONNMGR_REFERENCE") != "" {
+		t.Skip("differs from condure on purpose: " + why)
+	}
+}

@@ -95,6 +95,7 @@ func memInUse() (heap, stack uint64) {
 // if an idle connection costs more than a read buffer would alone, which
 // is what holding a buffer per idle connection would cost.
 func TestIdleConnectionCost(t *testing.T) {
+	ours(t, "measures this process")
 	const n = 2000
 	base, addr := startServer(t, nil)
 	f := newFakeServer(t, base, "fakeproxy", true)
@@ -133,6 +134,7 @@ func TestIdleConnectionCost(t *testing.T) {
 // TestConnectionsLeakNothing opens 1,000 connections (idle, mid-head,
 // and mid-response) and closes them: goroutines and fds return to baseline.
 func TestConnectionsLeakNothing(t *testing.T) {
+	ours(t, "measures this process")
 	base, addr := startServer(t, nil)
 	f := newFakeServer(t, base, "fakeproxy", true)
 	warm := rawDial(t, addr)
