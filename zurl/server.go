@@ -1,19 +1,13 @@
 // Package zurl is our replacement for Pushpin's zurl: the worker that makes
 // the backend HTTP requests the proxy asks for over zhttp (stream mode),
 // streaming bodies both ways within zhttp credits. GOROUTINES.md says which
-// goroutine owns what.
+// goroutine owns what; BEHAVIOUR.md lists where we differ from zurl 1.11.
 package zurl
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"path"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,25 +22,37 @@ import (
 const (
 	keepAliveInterval = 45 * time.Second
 	sessionExpiry     = 60 * time.Second
+	sweepInterval     = 5 * time.Second
+	// maxBatch bounds the ids of one list-form keep-alive, as Pushpin does.
+	maxBatch = 128
 )
 
-// Server is one zurl instance.
+// Server is one zurl instance: three sockets, a session table and the
+// outbound HTTP transports.
 type Server struct {
-	cfg  configs.ZurlConfig
-	log  zerolog.Logger
-	id   string
-	out  *zmq.Sender
-	mu   sync.Mutex
-	sess map[string]*session // requester "from\x00id" → session
-	open int
-
-	transports sync.Map // transportKey → *http.Transport
+	cfg    configs.ZurlConfig
+	log    zerolog.Logger
+	id     string
+	out    *zmq.Sender
+	sess   sessionTable
+	slots  chan struct{} // max_open_requests: one token per live session
+	http   *clients
+	bufs   sync.Pool // response body buffers of cfg.BufferSize bytes
+	timers timers
 }
 
-// New prepares a server; no socket opens before Run.
+// New validates cfg and prepares a server; no socket opens before Run.
 func New(cfg configs.ZurlConfig, log zerolog.Logger) (*Server, error) {
-	if cfg.InSpec == "" || cfg.InStreamSpec == "" || cfg.OutSpec == "" {
-		return nil, errors.New("zurl: in_spec, in_stream_spec and out_spec are required")
+	for key, v := range map[string]string{"in_spec": cfg.InSpec, "in_stream_spec": cfg.InStreamSpec, "out_spec": cfg.OutSpec} {
+		if v == "" {
+			return nil, fmt.Errorf("%w: [General] %s is required", ErrConfig, key)
+		}
+		if _, _, err := zmq.SplitSpec(v); err != nil {
+			return nil, fmt.Errorf("%w: [General] %s: %q: %v", ErrConfig, key, v, err)
+		}
+	}
+	if cfg.DefPolicy != "" && cfg.DefPolicy != "allow" && cfg.DefPolicy != "deny" {
+		return nil, fmt.Errorf("%w: [General] defpolicy: %q is not \"allow\" or \"deny\"", ErrConfig, cfg.DefPolicy)
 	}
 	if cfg.BufferSize <= 0 {
 		cfg.BufferSize = 200000
@@ -56,13 +62,22 @@ func New(cfg configs.ZurlConfig, log zerolog.Logger) (*Server, error) {
 	}
 	id := cfg.InstanceID
 	if id == "" {
-		id = "{" + uuid() + "}"
+		id = "{" + uuid() + "}" // zurl's random id keeps Qt's braces
 	}
-	return &Server{cfg: cfg, log: log, id: id, sess: map[string]*session{}}, nil
+	s := &Server{cfg: cfg, log: log, id: id, slots: make(chan struct{}, cfg.MaxOpenRequests),
+		timers: defaultTimers}
+	s.sess.init()
+	s.http = newClients(newPolicy(cfg.DefPolicy, cfg.Allow, cfg.Deny), cfg.MaxOpenRequests)
+	size := cfg.BufferSize
+	s.bufs.New = func() any { b := make([]byte, size); return &b }
+	return s, nil
 }
 
 // ID returns the instance id (the ROUTER identity and `from` of replies).
 func (s *Server) ID() string { return s.id }
+
+// Open returns the number of live sessions.
+func (s *Server) Open() int { return len(s.slots) }
 
 func uuid() string {
 	var b [16]byte
@@ -76,194 +91,181 @@ func uuid() string {
 func (s *Server) Run(ctx context.Context) error {
 	pull, err := zmq.New(zmq.Pull, zmq.Options{RcvHWM: s.cfg.InHWM})
 	if err != nil {
-		return err
+		return fmt.Errorf("zurl in_spec: %w", err)
 	}
 	if err := pull.Bind(s.cfg.InSpec); err != nil {
 		pull.Close()
-		return err
+		return fmt.Errorf("zurl in_spec %s: %w", s.cfg.InSpec, err)
 	}
 	in, err := zmq.New(zmq.Router, zmq.Options{Identity: s.id, RcvHWM: s.cfg.InHWM})
 	if err == nil {
-		err = in.Bind(s.cfg.InStreamSpec)
+		if err = in.Bind(s.cfg.InStreamSpec); err != nil {
+			in.Close()
+		}
 	}
 	if err != nil {
 		pull.Close()
-		in.Close()
-		return err
+		return fmt.Errorf("zurl in_stream_spec %s: %w", s.cfg.InStreamSpec, err)
 	}
 	pub, err := zmq.New(zmq.Pub, zmq.Options{SndHWM: max(s.cfg.OutHWM, 1000), NoDrop: true})
 	if err == nil {
-		err = pub.Bind(s.cfg.OutSpec)
+		if err = pub.Bind(s.cfg.OutSpec); err != nil {
+			pub.Close()
+		}
 	}
 	if err != nil {
 		pull.Close()
 		in.Close()
-		pub.Close()
-		return err
+		return fmt.Errorf("zurl out_spec %s: %w", s.cfg.OutSpec, err)
 	}
 	s.out = zmq.NewSender(pub, 10000, func(_ [][]byte, err error) {
 		s.log.Warn().Err(err).Msg("dropping reply")
 	})
-	s.log.Info().Str("id", s.id).Str("in", s.cfg.InSpec).Str("in_stream", s.cfg.InStreamSpec).Str("out", s.cfg.OutSpec).Msg("started")
-	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); s.out.Run(ctx) }()
+	s.log.Info().Str("id", s.id).Str("in", s.cfg.InSpec).Str("in_stream", s.cfg.InStreamSpec).
+		Str("out", s.cfg.OutSpec).Msg("started")
+
+	sendCtx, stopSend := context.WithCancel(context.Background())
+	var loops, sender sync.WaitGroup
+	sender.Add(1)
+	go func() { defer sender.Done(); s.out.Run(sendCtx) }()
+	loops.Add(3)
 	go func() {
-		defer wg.Done()
-		zmq.RecvLoop(ctx, pull, func(msg [][]byte) { s.onFirst(ctx, msg[0]) }, s.recvErr)
+		defer loops.Done()
+		zmq.RecvLoop(ctx, pull, func(msg [][]byte) { s.onFirst(ctx, msg[len(msg)-1]) }, s.recvErr)
 	}()
 	go func() {
-		defer wg.Done()
+		defer loops.Done()
 		zmq.RecvLoop(ctx, in, func(msg [][]byte) { s.onLater(msg[len(msg)-1]) }, s.recvErr)
 	}()
+	go func() { defer loops.Done(); s.sweepLoop(ctx) }()
 	<-ctx.Done()
-	s.mu.Lock()
-	for _, ss := range s.sess {
-		ss.cancel()
-	}
-	s.mu.Unlock()
-	wg.Wait()
+	loops.Wait()
+	// Sessions end before the PUB closes so that their goroutines, which
+	// may be blocked queueing a reply, all return.
+	s.sess.each(func(ss *session) { ss.abort() })
+	s.waitIdle(5 * time.Second)
+	stopSend()
+	sender.Wait()
+	s.http.close()
 	s.log.Info().Msg("stopped")
 	return nil
 }
 
-func (s *Server) recvErr(err error) { s.log.Warn().Err(err).Msg("receive error") }
-
-// reply sends a packet to the requester (PUB frame "<from> T…").
-func (s *Server) reply(to string, p *zhttp.Packet) {
-	p.From = s.id
-	s.out.Send(p.AppendPub(nil, to))
+// waitIdle waits for the session goroutines to return.
+func (s *Server) waitIdle(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for len(s.slots) > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
+func (s *Server) recvErr(err error) { s.log.Warn().Err(err).Msg("receive error") }
+
+// reply queues a packet for a requester (PUB frame "<to> T…"). The buffer
+// is sized once so encoding a body chunk never regrows it.
+func (s *Server) reply(to string, p *zhttp.Packet) {
+	p.From = s.id
+	est := len(to) + len(s.id) + len(p.ID) + len(p.Body) + len(p.Reason) + len(p.UserData) + 160
+	for _, h := range p.Headers {
+		est += len(h.Name) + len(h.Value) + 16
+	}
+	est += len(p.IDs) * 32
+	s.out.Send(p.AppendPub(make([]byte, 0, est), to))
+}
+
+// onFirst handles a request's first packet (PULL goroutine). Waiting for
+// a free slot here is the max_open_requests limit: new requests stay queued
+// in ZeroMQ (or go to another zurl sharing the endpoint) meanwhile.
 func (s *Server) onFirst(ctx context.Context, msg []byte) {
 	p, err := zhttp.ParseMessage(msg)
 	if err != nil {
 		s.log.Warn().Err(err).Msg("bad request packet")
 		return
 	}
-	if p.From == "" || p.ID == "" {
+	if p.From == "" || p.ID == "" || len(p.IDs) > 0 {
 		s.log.Warn().Msg("request packet without from/id, dropped")
 		return
 	}
 	fail := func(cond string) {
-		s.reply(p.From, &zhttp.Packet{ID: p.ID, Seq: 0, HasSeq: true, Type: zhttp.Error, Condition: cond})
+		s.reply(p.From, &zhttp.Packet{ID: p.ID, Seq: 0, HasSeq: true, Type: zhttp.Error, Condition: cond,
+			UserData: p.UserData})
 	}
-	if p.Type != zhttp.Data || !p.Stream || (p.HasSeq && p.Seq != 0) || p.URI == "" {
+	switch {
+	case p.Type == zhttp.Cancel || p.Type == zhttp.Error:
+		return
+	case p.Type != zhttp.Data || !p.Stream || (p.HasSeq && p.Seq != 0) || p.URI == "" || p.IsWebSocket():
+		// Req mode and zws are not served; Pushpin's servers answer so.
+		s.log.Info().Str("id", p.ID).Str("uri", p.URI).Msg("unsupported request, bad-request")
 		fail("bad-request")
 		return
 	}
-	if p.IsWebSocket() {
-		fail("bad-request") // zws through zurl comes with the WebSocket work
+	u, err := parseTarget(p.URI)
+	if err != nil {
+		s.log.Info().Str("id", p.ID).Str("uri", p.URI).Msg("bad uri, bad-request")
+		fail("bad-request")
 		return
 	}
-	host := uriHost(p.URI)
-	if !p.IgnorePolicies && !s.allowed(host) {
-		s.log.Info().Str("uri", p.URI).Msg("denied by policy")
+	if !p.IgnorePolicies && (!s.http.policy.allowed(u.Hostname()) ||
+		(p.ConnectHost != "" && !s.http.policy.allowed(p.ConnectHost))) {
+		s.log.Info().Str("id", p.ID).Str("uri", p.URI).Msg("denied by policy")
 		fail("policy-violation")
 		return
 	}
-	key := p.From + "\x00" + p.ID
-	s.mu.Lock()
-	if s.open >= s.cfg.MaxOpenRequests {
-		s.mu.Unlock()
-		fail("undefined-condition")
+	k := sessKey{p.From, p.ID}
+	if s.sess.get(k) != nil {
+		s.log.Warn().Str("id", p.ID).Msg("duplicate request id, dropped")
 		return
 	}
-	if _, dup := s.sess[key]; dup {
-		s.mu.Unlock()
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
 		return
 	}
-	ss := newSession(s, p)
-	s.sess[key] = ss
-	s.open++
-	s.mu.Unlock()
-	go ss.run(ctx)
+	ss := newSession(s, p, u)
+	s.sess.put(k, ss)
+	ss.ack()
+	go ss.run()
 }
 
+// onLater dispatches a ROUTER packet to its session(s) (ROUTER goroutine).
 func (s *Server) onLater(msg []byte) {
 	p, err := zhttp.ParseMessage(msg)
 	if err != nil {
 		s.log.Warn().Err(err).Msg("bad packet")
 		return
 	}
-	deliver := func(q *zhttp.Packet) {
-		s.mu.Lock()
-		ss := s.sess[q.From+"\x00"+q.ID]
-		s.mu.Unlock()
-		if ss != nil {
-			ss.deliver(q)
-		}
-	}
-	if len(p.IDs) > 0 {
-		for _, x := range p.IDs {
-			q := *p
-			q.IDs, q.ID, q.Seq, q.HasSeq = nil, x.ID, x.Seq, true
-			deliver(&q)
-		}
+	if p.From == "" {
+		s.log.Warn().Msg("packet without from, dropped")
 		return
 	}
-	deliver(p)
+	now := time.Now().UnixNano()
+	if len(p.IDs) == 0 {
+		s.dispatch(p, now)
+		return
+	}
+	for _, x := range p.IDs {
+		q := *p
+		q.IDs, q.ID, q.Seq, q.HasSeq = nil, x.ID, x.Seq, true
+		s.dispatch(&q, now)
+	}
 }
 
+func (s *Server) dispatch(p *zhttp.Packet, now int64) {
+	if ss := s.sess.get(sessKey{p.From, p.ID}); ss != nil {
+		ss.deliver(p, now)
+		return
+	}
+	// Body for a session we do not have: tell the requester to stop.
+	// Credits and keep-alives racing our final packet are normal and
+	// ignored.
+	if p.Type == zhttp.Data {
+		s.reply(p.From, &zhttp.Packet{ID: p.ID, HasSeq: true, Type: zhttp.Cancel})
+	}
+}
+
+// done releases a finished session.
 func (s *Server) done(ss *session) {
-	s.mu.Lock()
-	if s.sess[ss.key] == ss {
-		delete(s.sess, ss.key)
-		s.open--
+	if s.sess.remove(ss.key, ss) {
+		<-s.slots
 	}
-	s.mu.Unlock()
-}
-
-// allowed applies defpolicy/allow/deny to a target host.
-func (s *Server) allowed(host string) bool {
-	match := func(list []string) bool {
-		for _, pat := range list {
-			if ok, _ := path.Match(strings.ToLower(pat), strings.ToLower(host)); ok {
-				return true
-			}
-		}
-		return false
-	}
-	if strings.EqualFold(s.cfg.DefPolicy, "deny") {
-		return match(s.cfg.Allow) && !match(s.cfg.Deny)
-	}
-	return !match(s.cfg.Deny) || match(s.cfg.Allow)
-}
-
-type transportKey struct {
-	insecure bool
-	sni      string
-}
-
-// transport returns the shared transport for a TLS setting; connections
-// are pooled per dial address inside it.
-func (s *Server) transport(insecure bool, sni string) *http.Transport {
-	k := transportKey{insecure, sni}
-	if t, ok := s.transports.Load(k); ok {
-		return t.(*http.Transport)
-	}
-	t := &http.Transport{
-		Proxy:               nil,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: 100,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true, // bodies pass through as the backend encoded them
-		TLSClientConfig:     &tls.Config{InsecureSkipVerify: insecure, ServerName: sni},
-	}
-	actual, _ := s.transports.LoadOrStore(k, t)
-	return actual.(*http.Transport)
-}
-
-func uriHost(uri string) string {
-	rest := uri
-	if i := strings.Index(rest, "://"); i >= 0 {
-		rest = rest[i+3:]
-	}
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		rest = rest[:i]
-	}
-	if h, _, err := net.SplitHostPort(rest); err == nil {
-		return strings.Trim(h, "[]")
-	}
-	return strings.Trim(rest, "[]")
 }

@@ -1,0 +1,355 @@
+package zurl
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/pushpin-go/pushpin/proto/zhttp"
+)
+
+// maxRedirects is zurl's limit for follow-redirects.
+const maxRedirects = 8
+
+// reqOpts travel in the request context to the shared dialer and redirect
+// check, so one transport serves requests with different options.
+type reqOpts struct {
+	follow      bool
+	checkPolicy bool
+}
+
+type optsKey struct{}
+
+// tlsKey selects a transport: TLS verification settings are per transport
+// in net/http, connection pools are per dial address inside it.
+type tlsKey struct {
+	insecure bool
+	sni      string
+}
+
+type transportEntry struct {
+	t *http.Transport
+	c *http.Client
+}
+
+// clients holds the shared outbound transports.
+type clients struct {
+	policy  *policy
+	dialer  net.Dialer
+	maxIdle int
+	mu      sync.Mutex
+	m       map[tlsKey]transportEntry
+}
+
+func newClients(p *policy, maxOpen int) *clients {
+	return &clients{policy: p, maxIdle: maxOpen, m: map[tlsKey]transportEntry{},
+		dialer: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
+}
+
+func (c *clients) get(k tlsKey) transportEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.m[k]; ok {
+		return e
+	}
+	t := &http.Transport{
+		Proxy:               nil,
+		DialContext:         c.dial,
+		MaxIdleConns:        c.maxIdle,
+		MaxIdleConnsPerHost: min(c.maxIdle, 256),
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+		// Bodies and Content-Encoding pass through untouched (BEHAVIOUR.md).
+		DisableCompression: true,
+		TLSClientConfig:    &tls.Config{InsecureSkipVerify: k.insecure, ServerName: k.sni},
+		// HTTP/1.1 only, like zurl's libcurl set-up.
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+		ReadBufferSize:  32 << 10,
+		WriteBufferSize: 32 << 10,
+	}
+	e := transportEntry{t: t, c: &http.Client{Transport: t, CheckRedirect: c.checkRedirect}}
+	c.m[k] = e
+	return e
+}
+
+func (c *clients) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.m {
+		e.t.CloseIdleConnections()
+	}
+}
+
+// dial applies the policy to the resolved addresses of requests that do
+// not ignore policies, so a name resolving into a denied range is refused.
+func (c *clients) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	o, _ := ctx.Value(optsKey{}).(*reqOpts)
+	if o == nil || !o.checkPolicy {
+		return c.dialer.DialContext(ctx, network, addr)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error = ErrPolicy
+	for _, ip := range ips {
+		if !c.policy.allowed(ip.IP.String()) {
+			continue
+		}
+		conn, err := c.dialer.DialContext(ctx, network, net.JoinHostPort(ip.IP.String(), port))
+		if err == nil {
+			return conn, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+func (c *clients) checkRedirect(req *http.Request, via []*http.Request) error {
+	o, _ := req.Context().Value(optsKey{}).(*reqOpts)
+	if o == nil || !o.follow {
+		return http.ErrUseLastResponse
+	}
+	if len(via) > maxRedirects {
+		return ErrTooManyRedirects
+	}
+	if o.checkPolicy && !c.policy.allowed(req.URL.Hostname()) {
+		return ErrPolicy
+	}
+	return nil
+}
+
+// parseTarget checks a request uri: absolute http or https.
+func parseTarget(uri string) (*url.URL, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("request uri %q: %w", uri, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("request uri %q: not an absolute http(s) uri", uri)
+	}
+	return u, nil
+}
+
+// hopHeaders are per-connection: net/http writes its own.
+func hopHeader(name string) bool {
+	switch strings.ToLower(name) {
+	case "host", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection":
+		return true
+	}
+	return false
+}
+
+// build makes the outbound request. body is nil when the request has none.
+func (c *clients) build(ctx context.Context, p *zhttp.Packet, u *url.URL, body io.Reader) (*http.Request, *http.Client, error) {
+	dial := u.Host
+	if p.ConnectHost != "" || p.ConnectPort != 0 {
+		h, port := u.Hostname(), u.Port()
+		if port == "" {
+			port = "80"
+			if u.Scheme == "https" {
+				port = "443"
+			}
+		}
+		if p.ConnectHost != "" {
+			h = p.ConnectHost
+		}
+		if p.ConnectPort != 0 {
+			port = strconv.FormatInt(p.ConnectPort, 10)
+		}
+		dial = net.JoinHostPort(h, port)
+	}
+	ctx = context.WithValue(ctx, optsKey{}, &reqOpts{follow: p.FollowRedirects, checkPolicy: !p.IgnorePolicies})
+	method := p.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	target := *u
+	target.Host = dial // connect here; the Host header and SNI keep the uri's host
+	req, err := http.NewRequestWithContext(ctx, method, target.String(), nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("building request: %w", err)
+	}
+	req.Host = u.Host
+	req.ContentLength = -1
+	hasAccept := false
+	for _, h := range p.Headers {
+		if hopHeader(h.Name) {
+			continue
+		}
+		if strings.EqualFold(h.Name, "Content-Length") {
+			if n, err := strconv.ParseInt(strings.TrimSpace(h.Value), 10, 64); err == nil && n >= 0 {
+				req.ContentLength = n
+			}
+			continue
+		}
+		if strings.EqualFold(h.Name, "Accept") {
+			hasAccept = true
+		}
+		req.Header[http.CanonicalHeaderKey(h.Name)] = append(req.Header[http.CanonicalHeaderKey(h.Name)], h.Value)
+	}
+	if !hasAccept {
+		req.Header["Accept"] = []string{"*/*"} // libcurl's default, which zurl sends
+	}
+	if _, ok := req.Header["User-Agent"]; !ok {
+		req.Header["User-Agent"] = []string{""} // zurl sends none; "" stops Go's
+	}
+	if body == nil || req.ContentLength == 0 {
+		req.Body, req.ContentLength = http.NoBody, 0
+	} else {
+		req.Body = io.NopCloser(body)
+	}
+	sni := ""
+	if u.Scheme == "https" {
+		sni = u.Hostname()
+		if p.TrustConnectHost && p.ConnectHost != "" {
+			sni = p.ConnectHost
+		}
+	}
+	return req, c.get(tlsKey{insecure: p.IgnoreTLSErrors, sni: sni}).c, nil
+}
+
+// condition maps a request error to a zhttp error condition (zhttp.md §8).
+func condition(err error) string {
+	var tlsRec tls.RecordHeaderError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var certInv x509.CertificateInvalidError
+	var certErr *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var ne net.Error
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	switch {
+	case errors.Is(err, ErrPolicy):
+		return "policy-violation"
+	case errors.Is(err, ErrMaxSize):
+		return "max-size-exceeded"
+	case errors.Is(err, ErrTooManyRedirects):
+		return "too-many-redirects"
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH),
+		errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.ECONNRESET):
+		return "remote-connection-failed"
+	case errors.As(err, &tlsRec), errors.As(err, &unknownAuth), errors.As(err, &hostErr),
+		errors.As(err, &certInv), errors.As(err, &certErr), errors.As(err, &alert):
+		return "tls-error"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "connection-timeout"
+	case errors.As(err, &dnsErr), errors.As(err, &opErr) && opErr.Op == "dial":
+		return "remote-connection-failed"
+	}
+	return "undefined-condition"
+}
+
+func reason(resp *http.Response) string {
+	if i := strings.IndexByte(resp.Status, ' '); i >= 0 {
+		return resp.Status[i+1:]
+	}
+	return http.StatusText(resp.StatusCode)
+}
+
+// responseHeaders lists the response headers minus hop-by-hop ones.
+// net/http keeps them in a map, so the backend's order is lost; names are
+// sorted to make the output stable (values of one name keep their order).
+func responseHeaders(resp *http.Response) zhttp.Headers {
+	names := make([]string, 0, len(resp.Header))
+	n := 0
+	for name, vals := range resp.Header {
+		if hopHeader(name) {
+			continue
+		}
+		names = append(names, name)
+		n += len(vals)
+	}
+	sort.Strings(names)
+	h := make(zhttp.Headers, 0, n+1)
+	for _, name := range names {
+		for _, v := range resp.Header[name] {
+			h = append(h, zhttp.Header{Name: name, Value: v})
+		}
+	}
+	return h
+}
+
+// policy is the allow/deny host check (zurl's defpolicy/allow/deny).
+type policy struct {
+	denyDefault bool
+	allow, deny []string
+}
+
+func newPolicy(def string, allow, deny []string) *policy {
+	p := &policy{denyDefault: def == "deny"}
+	for _, a := range allow {
+		if a = strings.ToLower(strings.TrimSpace(a)); a != "" {
+			p.allow = append(p.allow, a)
+		}
+	}
+	for _, d := range deny {
+		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
+			p.deny = append(p.deny, d)
+		}
+	}
+	return p
+}
+
+// allowed applies the lists to a host name or address. With defpolicy
+// allow, a deny match wins unless an allow entry also matches; with deny,
+// only an allow match without a deny match passes.
+func (p *policy) allowed(host string) bool {
+	host = strings.ToLower(strings.Trim(host, "[]"))
+	if p.denyDefault {
+		return globAny(p.allow, host) && !globAny(p.deny, host)
+	}
+	return !globAny(p.deny, host) || globAny(p.allow, host)
+}
+
+func globAny(pats []string, s string) bool {
+	for _, pat := range pats {
+		if glob(pat, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// glob matches `*` (any run of characters, dots included) and literal
+// characters; nothing else is special, so IPv6 brackets and `?` are plain.
+func glob(pat, s string) bool {
+	star, next := -1, 0
+	i, j := 0, 0
+	for j < len(s) {
+		switch {
+		case i < len(pat) && pat[i] == '*':
+			star, next = i, j
+			i++
+		case i < len(pat) && pat[i] == s[j]:
+			i++
+			j++
+		case star >= 0:
+			next++
+			i, j = star+1, next
+		default:
+			return false
+		}
+	}
+	for i < len(pat) && pat[i] == '*' {
+		i++
+	}
+	return i == len(pat)
+}
