@@ -1,0 +1,354 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Real Pushpin 1.36 programs (Debian package `pushpin`).
+var realBins = programs{
+	Runner: "/usr/bin/pushpin", ConnMgr: "/usr/bin/condure", Proxy: "/usr/bin/pushpin-proxy",
+	Handler: "/usr/bin/pushpin-handler", Zurl: "/usr/bin/zurl",
+}
+
+// programs are the executables of one target.
+type programs struct{ Runner, ConnMgr, Proxy, Handler, Zurl string }
+
+func oursBins(repo string) programs {
+	// Absolute: the programs run with the stack's temp dir as working dir.
+	if abs, err := filepath.Abs(repo); err == nil {
+		repo = abs
+	}
+	b := func(n string) string { return filepath.Join(repo, "bin", n) }
+	return programs{
+		Runner: b("pushpin"), ConnMgr: b("pushpin-connmgr"), Proxy: b("pushpin-proxy"),
+		Handler: b("pushpin-handler"), Zurl: b("pushpin-zurl"),
+	}
+}
+
+// missing names the first program that is not installed, or "".
+func (p programs) missing(launch string) string {
+	list := []string{p.ConnMgr, p.Proxy, p.Handler, p.Zurl}
+	if launch == "runner" {
+		list = append(list, p.Runner)
+	}
+	for _, f := range list {
+		if st, err := os.Stat(f); err != nil || st.IsDir() {
+			return f
+		}
+	}
+	return ""
+}
+
+// stack is one running target: a Pushpin deployment in a temp dir with every
+// port chosen free, laid out as runner/e2e's harness lays it out.
+type stack struct {
+	name                   string
+	dir, runDir, conf      string
+	httpPort, pushInPort   int
+	pushInHTTPPort         int
+	pushInSubPort, cmdPort int
+	procs                  []*proc
+}
+
+// stackConfig is what both targets share in one run.
+type stackConfig struct {
+	launch      string // "tiers" or "runner"
+	internal    string // internal.conf text, zurl specs in the run dir
+	backendAddr string
+	extraConf   string // appended to [handler]
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startStack writes the config and starts the target's programs; it returns
+// once a proxied request, a stream hold and the publish API all answer.
+func startStack(ctx context.Context, name string, bins programs, sc stackConfig) (*stack, error) {
+	if m := bins.missing(sc.launch); m != "" {
+		hint := "run `make build`"
+		if name == targetPushpin {
+			hint = "install Debian's pushpin 1.36: `scripts/deps.sh --pushpin`"
+		}
+		return nil, fmt.Errorf("%s: program %s not found: %s", name, m, hint)
+	}
+	// ipc paths must stay under ~100 bytes: a short temp dir.
+	dir, err := os.MkdirTemp("", "ppb")
+	if err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	s := &stack{name: name, dir: dir, runDir: filepath.Join(dir, "run"), conf: filepath.Join(dir, "pushpin.conf")}
+	for _, p := range []*int{&s.httpPort, &s.pushInPort, &s.pushInHTTPPort, &s.pushInSubPort, &s.cmdPort} {
+		if *p, err = freePort(); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	if err := s.write(sc, bins); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := s.start(sc.launch, bins); err != nil {
+		s.stop()
+		return nil, err
+	}
+	if err := s.waitReady(ctx, 30*time.Second); err != nil {
+		out := s.outputs()
+		s.stop()
+		return nil, &startError{err: fmt.Errorf("%s did not come up: %w", name, err), outputs: out}
+	}
+	return s, nil
+}
+
+// startError is a target that started but never became ready; outputs are
+// the tails of its programs' output, shown apart from the one-line error.
+type startError struct {
+	err     error
+	outputs string
+}
+
+func (e *startError) Error() string { return e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
+func (s *stack) ipc(n string) string { return "ipc://" + filepath.Join(s.runDir, "pushpin-"+n) }
+
+func (s *stack) write(sc stackConfig, bins programs) error {
+	if err := os.MkdirAll(s.runDir, 0o755); err != nil {
+		return fmt.Errorf("run dir: %w", err)
+	}
+	files := map[string]string{
+		filepath.Join(s.dir, "internal.conf"): sc.internal,
+		filepath.Join(s.dir, "routes"):        fmt.Sprintf("* %s\n", sc.backendAddr),
+		s.conf: fmt.Sprintf(`[global]
+include=%s
+rundir=%s
+ipc_prefix=pushpin-
+port_offset=0
+stats_connection_ttl=120
+
+[runner]
+services=condure,zurl,pushpin-proxy,pushpin-handler
+http_port=127.0.0.1:%d
+logdir=%s
+log_level=2
+client_buffer_size=8192
+client_maxconn=50000
+condure_bin=%s
+zurl_bin=%s
+
+[proxy]
+routesfile=routes
+debug=false
+auto_cross_origin=false
+accept_x_forwarded_protocol=false
+set_x_forwarded_protocol=proto-only
+x_forwarded_for=
+x_forwarded_for_trusted=
+accept_pushpin_route=false
+sig_iss=pushpin
+sig_key=changeme
+upstream_key=
+updates_check=off
+
+[handler]
+push_in_spec=tcp://127.0.0.1:%d
+push_in_sub_specs=tcp://127.0.0.1:%d
+push_in_sub_connect=false
+push_in_http_addr=127.0.0.1
+push_in_http_port=%d
+stats_spec=ipc://{rundir}/{ipc_prefix}stats
+command_spec=tcp://127.0.0.1:%d
+id_cache_ttl=60
+connection_subscription_max=20
+subscription_linger=60
+stats_subscription_ttl=60
+stats_report_interval=10
+stats_format=tnetstring
+%s`, filepath.Join(s.dir, "internal.conf"), s.runDir, s.httpPort, filepath.Join(s.dir, "log"),
+			bins.ConnMgr, bins.Zurl, s.pushInPort, s.pushInSubPort, s.pushInHTTPPort, s.cmdPort, sc.extraConf),
+		filepath.Join(s.runDir, "zurl.conf"): fmt.Sprintf(`[General]
+instance_id=
+in_spec=%s
+in_stream_spec=%s
+out_spec=%s
+in_req_spec=
+defpolicy=allow
+allow=
+deny=127.*,10.*,192.168.*,*.local
+max_open_requests=2000
+buffer_size=200000
+timeout=600
+in_hwm=1000
+out_hwm=1000
+`, s.ipc("zurl-in"), s.ipc("zurl-in-stream"), s.ipc("zurl-out")),
+	}
+	for path, text := range files {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+	}
+	return os.MkdirAll(filepath.Join(s.dir, "log"), 0o755)
+}
+
+// start launches the programs with the harness's command lines.
+func (s *stack) start(launch string, b programs) error {
+	type spec struct {
+		name, path string
+		args       []string
+	}
+	var specs []spec
+	if launch == "runner" {
+		specs = []spec{{"runner", b.Runner, []string{"--config=" + s.conf, "--merge-output"}}}
+	} else {
+		specs = []spec{
+			{"connmgr", b.ConnMgr, []string{fmt.Sprintf("--listen=127.0.0.1:%d,stream", s.httpPort),
+				"--zclient-stream=" + s.ipc("condure"), "--buffer-size=8192", "--stream-maxconn=50000", "--log-level=2"}},
+			{"zurl", b.Zurl, []string{"--config=" + filepath.Join(s.runDir, "zurl.conf"), "--loglevel=2"}},
+			{"proxy", b.Proxy, []string{"--config=" + s.conf, "--ipc-prefix=pushpin-", "--loglevel=2"}},
+			{"handler", b.Handler, []string{"--config=" + s.conf, "--ipc-prefix=pushpin-", "--loglevel=2"}},
+		}
+	}
+	for _, sp := range specs {
+		p, err := startProc(s.dir, sp.name, sp.path, sp.args...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		s.procs = append(s.procs, p)
+	}
+	return nil
+}
+
+// stop stops every program and removes the temp dir.
+func (s *stack) stop() {
+	for i := len(s.procs) - 1; i >= 0; i-- {
+		s.procs[i].stop()
+	}
+	os.RemoveAll(s.dir)
+}
+
+// pids are the started programs; mem.go adds their descendants.
+func (s *stack) pids() []int {
+	out := make([]int, 0, len(s.procs))
+	for _, p := range s.procs {
+		if !p.exited() {
+			out = append(out, p.pid())
+		}
+	}
+	return out
+}
+
+// alive fails if any program has exited: figures from a half-dead stack are worthless.
+func (s *stack) alive() error {
+	for _, p := range s.procs {
+		if p.exited() {
+			return fmt.Errorf("%s: %s exited (%v): %s", s.name, p.name, p.cmd.ProcessState, strings.TrimSpace(p.tail(300)))
+		}
+	}
+	return nil
+}
+
+func (s *stack) outputs() string {
+	var b strings.Builder
+	for _, p := range s.procs {
+		fmt.Fprintf(&b, "\n---- %s %s output (tail) ----\n%s", s.name, p.name, p.tail(1500))
+	}
+	return b.String()
+}
+
+func (s *stack) addr() string           { return fmt.Sprintf("127.0.0.1:%d", s.httpPort) }
+func (s *stack) url(path string) string { return "http://" + s.addr() + path }
+func (s *stack) publishURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/publish/", s.pushInHTTPPort)
+}
+
+// waitReady polls until a plain request goes through, a stream hold opens
+// (the hold needs the proxy→handler sockets, which come up after the client
+// port) and the publish API answers.
+func (s *stack) waitReady(ctx context.Context, d time.Duration) error {
+	probe := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{}}
+	defer probe.CloseIdleConnections()
+	checks := []struct {
+		what string
+		fn   func() error
+	}{
+		{"proxied GET /plain", func() error {
+			resp, err := probe.Get(s.url("/plain"))
+			if err != nil {
+				return err
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return nil
+		}},
+		{"stream hold", func() error {
+			h, err := openHold(s.addr(), "/stream?ch=ready", 3*time.Second)
+			if err != nil {
+				return err
+			}
+			h.close()
+			return nil
+		}},
+		{"publish API", func() error {
+			resp, err := probe.Get(fmt.Sprintf("http://127.0.0.1:%d/", s.pushInHTTPPort))
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			return nil
+		}},
+	}
+	deadline := time.Now().Add(d)
+	for _, c := range checks {
+		for {
+			if err := s.alive(); err != nil {
+				return err
+			}
+			err := c.fn()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return fmt.Errorf("%s: %w", c.what, errors.Join(err, ctx.Err()))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// readInternalConf loads internal.conf (repo's configs/ first, else Debian's)
+// and points its zurl specs into the run dir, as upstream 1.36 has them.
+func readInternalConf(repo string) (string, error) {
+	var b []byte
+	var err error
+	for _, p := range []string{filepath.Join(repo, "configs", "internal.conf"), "/usr/lib/pushpin/internal.conf"} {
+		if b, err = os.ReadFile(p); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading internal.conf: %w", err)
+	}
+	return strings.NewReplacer(
+		"ipc:///var/run/zurl/zurl-in-stream", "ipc://{rundir}/{ipc_prefix}zurl-in-stream",
+		"ipc:///var/run/zurl/zurl-in", "ipc://{rundir}/{ipc_prefix}zurl-in",
+		"ipc:///var/run/zurl/zurl-out", "ipc://{rundir}/{ipc_prefix}zurl-out",
+	).Replace(string(b)), nil
+}
