@@ -79,7 +79,11 @@ func run() int {
 		log.Error().Err(err).Msg("bad flags")
 		return 2
 	}
-	raiseFdLimit(log)
+	// Each hold is one fd here; the HTTP clients and the backend need a few more.
+	if limit := raiseFdLimit(log); limit > 0 && uint64(opt.Subs)+200 > limit {
+		log.Error().Int("subs", opt.Subs).Uint64("nofile", limit).Msg("-subs needs more file descriptors than the hard limit allows")
+		return 2
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -224,17 +228,20 @@ func parseList(s string, known []string) ([]string, error) {
 // raiseFdLimit lifts the soft fd limit to the hard one. Setting it
 // explicitly (rather than relying on Go's automatic raise) also makes the
 // started targets inherit it, which they need for thousands of holds.
-func raiseFdLimit(log zerolog.Logger) {
+// It returns the soft limit in force (0 if unknown).
+func raiseFdLimit(log zerolog.Logger) uint64 {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		log.Warn().Err(err).Msg("getrlimit")
-		return
+		return 0
 	}
 	rl.Cur = rl.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		log.Warn().Err(err).Msg("setrlimit")
+		_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
 	}
 	log.Debug().Uint64("nofile", rl.Cur).Msg("fd limit")
+	return rl.Cur
 }
 
 // writeResults writes the results file: when, where, how, then the table.
