@@ -7,7 +7,7 @@ PKGS    := ./...
 FUZZTIME ?= 30s
 CONFIG  ?= configs/pushpin.conf
 
-.PHONY: all deps deps-pushpin build run test test-unit test-e2e fuzz bench vet fmt clean
+.PHONY: all deps deps-pushpin build run test test-unit test-e2e fuzz bench bench-go vet fmt clean
 
 all: build
 
@@ -46,7 +46,14 @@ fuzz: deps
 	  done; \
 	done
 
+# Side-by-side load benchmark against Pushpin 1.36 (scripts/bench/README.md);
+# e.g. make bench BENCHFLAGS="-subs=2000 -msgs=100".
+BENCHFLAGS ?=
 bench: deps-pushpin build
+	$(GO) run ./scripts/bench $(BENCHFLAGS)
+
+# The Go micro-benchmarks (tnetstring, zhttp, zmq, fan-out, ...).
+bench-go: deps
 	$(GO) test -run=XXX -bench=. -benchmem $$($(GO) list ./... | grep -v /runner/e2e)
 
 clean:
