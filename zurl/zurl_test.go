@@ -2,205 +2,107 @@ package zurl
 
 import (
 	"bytes"
-	"context"
+	"compress/gzip"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/pushpin-go/pushpin/configs"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
-	"github.com/pushpin-go/pushpin/proto/zmq"
 )
 
-// requester plays the proxy: PUSH for first packets, ROUTER for later
-// ones, SUB for replies.
-type requester struct {
-	t      *testing.T
-	push   *zmq.Socket
-	router *zmq.Socket
-	sub    *zmq.Socket
-	zid    string
-	seq    map[string]int64
-}
+func port(s *httptest.Server) int64 { return int64(s.Listener.Addr().(*net.TCPAddr).Port) }
 
-func startZurl(t *testing.T, mod func(*configs.ZurlConfig)) *requester {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "zu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	cfg := configs.DefaultZurlConfig()
-	cfg.InstanceID = "zurl-test"
-	cfg.InSpec = "ipc://" + filepath.Join(dir, "in")
-	cfg.InStreamSpec = "ipc://" + filepath.Join(dir, "in-stream")
-	cfg.OutSpec = "ipc://" + filepath.Join(dir, "out")
-	if mod != nil {
-		mod(&cfg)
-	}
-	s, err := New(cfg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	r := &requester{t: t, zid: s.ID(), seq: map[string]int64{}}
-	mk := func(typ zmq.Type, o zmq.Options, spec string) *zmq.Socket {
-		sock, err := zmq.New(typ, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sock.Connect(spec); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(sock.Close)
-		return sock
-	}
-	r.sub = mk(zmq.Sub, zmq.Options{Subscribe: []string{"proxy "}}, cfg.OutSpec)
-	r.push = mk(zmq.Push, zmq.Options{}, cfg.InSpec)
-	r.router = mk(zmq.Router, zmq.Options{RouterMandatory: true}, cfg.InStreamSpec)
-	time.Sleep(0) // connections complete asynchronously; request() retries
-	return r
-}
-
-// request sends a first packet and returns the first reply, retrying while
-// the SUB subscription propagates (slow joiner).
-func (r *requester) request(p *zhttp.Packet) *zhttp.Packet {
-	r.t.Helper()
-	p.From, p.Stream, p.HasSeq, p.Seq = "proxy", true, true, 0
-	r.seq[p.ID] = 1
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := r.push.Send(p.AppendMessage(nil)); err != nil {
-			r.t.Fatal(err)
-		}
-		if q := r.recv(time.Second); q != nil {
-			return q
-		}
-		p.ID += "x" // a new id for the retry; the lost one is abandoned
-		r.seq[p.ID] = 1
-	}
-	r.t.Fatal("no reply from zurl")
-	return nil
-}
-
-func (r *requester) recv(d time.Duration) *zhttp.Packet {
-	r.t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		msg, err := r.sub.Recv()
-		if errors.Is(err, zmq.ErrTimeout) {
-			continue
-		}
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		_, m, err := zhttp.SplitPub(msg[0])
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		p, err := zhttp.ParseMessage(m)
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		return p
-	}
-	return nil
-}
-
-func (r *requester) must(d time.Duration) *zhttp.Packet {
-	r.t.Helper()
-	p := r.recv(d)
-	if p == nil {
-		r.t.Fatal("timed out waiting for a packet")
-	}
-	return p
-}
-
-// later sends a packet through the ROUTER to zurl's identity.
-func (r *requester) later(p *zhttp.Packet) {
-	r.t.Helper()
-	p.From, p.HasSeq = "proxy", true
-	p.Seq = r.seq[p.ID]
-	r.seq[p.ID]++
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := r.router.Send([]byte(r.zid), nil, p.AppendMessage(nil))
-		if err == nil {
-			return
-		}
-		// The ROUTER learns zurl's identity once its connection is up.
-		if !errors.Is(err, zmq.ErrUnreachable) || time.Now().After(deadline) {
-			r.t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// readResponse collects a response, granting credits as a client would.
-func (r *requester) readResponse(first *zhttp.Packet, id string, credit int64) (code int64, hdr zhttp.Headers, body []byte) {
-	r.t.Helper()
-	p := first
-	for p.Type == zhttp.KeepAlive || p.Type == zhttp.Credit {
-		p = r.must(10 * time.Second)
-	}
-	if p.Type != zhttp.Data || !p.HasCode {
-		r.t.Fatalf("want response, got %+v", p)
-	}
-	code, hdr = p.Code, p.Headers
-	for {
-		body = append(body, p.Body...)
-		if !p.More {
-			return
-		}
-		if credit > 0 && len(p.Body) > 0 {
-			r.later(&zhttp.Packet{ID: id, Type: zhttp.Credit, Credits: int64(len(p.Body)), HasCredits: true})
-		}
-		p = r.must(10 * time.Second)
-	}
-}
-
+// A GET through connect-host: the Host header keeps the uri's host, the
+// requester's headers pass through, Go adds no User-Agent or
+// Accept-Encoding, the ack is a keep-alive echoing ext.multi, and a small
+// response comes whole in one packet.
 func TestGet(t *testing.T) {
 	t.Parallel()
+	seen := make(chan http.Header, 1)
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set("X-Host", req.Host)
-		w.Header().Set("X-UA", req.Header.Get("User-Agent"))
+		h := req.Header.Clone()
+		h.Set("X-Got-Host", req.Host)
+		seen <- h
+		w.Header().Set("X-Backend", "yes")
 		io.WriteString(w, "hello")
 	}))
 	defer be.Close()
 	r := startZurl(t, nil)
-	first := r.request(&zhttp.Packet{ID: "g1", Method: "GET", URI: "http://example.com/x", Credits: 1000, HasCredits: true,
-		ConnectHost: "127.0.0.1", ConnectPort: int64(be.Listener.Addr().(*net.TCPAddr).Port), IgnorePolicies: true,
-		Headers: zhttp.Headers{{Name: "User-Agent", Value: "curl"}}})
-	if first.From != r.zid {
-		t.Fatalf("from %q", first.From)
+	ack := r.request(&zhttp.Packet{ID: "g1", Method: "GET", URI: "http://example.com/x?y=1", Credits: 1000, HasCredits: true,
+		ConnectHost: "127.0.0.1", ConnectPort: port(be), IgnorePolicies: true, Ext: zhttp.Ext{Multi: true},
+		Headers: zhttp.Headers{{Name: "X-Custom", Value: "a"}, {Name: "X-Custom", Value: "b"}}})
+	if ack.Type != zhttp.KeepAlive || ack.Seq != 0 || !ack.Ext.Multi || ack.From != r.zid {
+		t.Fatalf("ack: %+v", ack)
 	}
-	code, hdr, body := r.readResponse(first, first.ID, 1000)
-	if code != 200 || string(body) != "hello" || hdr.Get("X-Host") != "example.com" || hdr.Get("X-UA") != "curl" {
-		t.Fatalf("got %d %q %v", code, body, hdr)
+	resp := r.must(ack.ID, 10*time.Second)
+	if resp.Seq != 1 || !resp.HasCode || resp.Code != 200 || resp.Reason != "OK" || string(resp.Body) != "hello" || resp.More {
+		t.Fatalf("response: %+v", resp)
+	}
+	if resp.Headers.Get("X-Backend") != "yes" || resp.Headers.Get("Content-Length") != "5" {
+		t.Fatalf("response headers: %v", resp.Headers)
+	}
+	h := <-seen
+	if h.Get("X-Got-Host") != "example.com" || strings.Join(h.Values("X-Custom"), ",") != "a,b" {
+		t.Fatalf("backend saw %v", h)
+	}
+	if _, ok := h["User-Agent"]; ok {
+		t.Errorf("User-Agent added: %q", h.Get("User-Agent"))
+	}
+	if _, ok := h["Accept-Encoding"]; ok {
+		t.Errorf("Accept-Encoding added: %q", h.Get("Accept-Encoding"))
+	}
+	if h.Get("Accept") != "*/*" {
+		t.Errorf("Accept %q, want zurl's */*", h.Get("Accept"))
 	}
 }
 
-// A 2 MB body streamed through a 16 KB credit window: zurl never has more
-// body in flight than the requester granted.
+// A compressed response passes through as the backend sent it: the
+// Content-Encoding header still describes the body.
+func TestContentEncodingPassesThrough(t *testing.T) {
+	t.Parallel()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("compressed hello"))
+	zw.Close()
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Header.Get("Accept-Encoding") != "gzip" {
+			http.Error(w, "want the client's Accept-Encoding", 400)
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Write(gz.Bytes())
+	}))
+	defer be.Close()
+	r := startZurl(t, nil)
+	p := r.request(&zhttp.Packet{ID: "gz", Method: "GET", URI: be.URL + "/", Credits: 1000, HasCredits: true, IgnorePolicies: true,
+		Headers: zhttp.Headers{{Name: "Accept-Encoding", Value: "gzip"}}})
+	code, hdr, body := r.readResponse(p)
+	if code != 200 || hdr.Get("Content-Encoding") != "gzip" || !bytes.Equal(body, gz.Bytes()) {
+		t.Fatalf("got %d %v %q", code, hdr, body)
+	}
+}
+
+// A 2 MB body of unknown length streamed through a 16 KB credit window:
+// zurl never has more body in flight than the requester granted, and the
+// bytes arrive intact.
 func TestStreamWithinCredits(t *testing.T) {
 	t.Parallel()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 128*1024)
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { w.Write(data) }))
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		for b := data; len(b) > 0; b = b[min(len(b), 100000):] {
+			w.Write(b[:min(len(b), 100000)])
+			w.(http.Flusher).Flush()
+		}
+	}))
 	defer be.Close()
 	r := startZurl(t, nil)
 	const window = 16 * 1024
@@ -209,9 +111,14 @@ func TestStreamWithinCredits(t *testing.T) {
 	outstanding := int64(window)
 	h := sha256.New()
 	for p.Type != zhttp.Data {
-		p = r.must(10 * time.Second)
+		p = r.must(id, 10*time.Second)
 	}
+	if !p.HasCode || !p.More {
+		t.Fatalf("first packet: %+v", p)
+	}
+	packets := 0
 	for {
+		packets++
 		outstanding -= int64(len(p.Body))
 		if outstanding < 0 {
 			t.Fatalf("zurl sent %d bytes beyond the granted credits", -outstanding)
@@ -221,88 +128,139 @@ func TestStreamWithinCredits(t *testing.T) {
 			break
 		}
 		if len(p.Body) > 0 {
-			r.later(&zhttp.Packet{ID: id, Type: zhttp.Credit, Credits: int64(len(p.Body)), HasCredits: true})
+			r.credit(id, len(p.Body))
 			outstanding += int64(len(p.Body))
 		}
-		p = r.must(10 * time.Second)
+		p = r.must(id, 10*time.Second)
 	}
 	want := sha256.Sum256(data)
 	if !bytes.Equal(h.Sum(nil), want[:]) {
 		t.Fatal("body corrupted")
 	}
+	if packets < len(data)/window {
+		t.Fatalf("%d packets for %d bytes through a %d window", packets, len(data), window)
+	}
 }
 
-func TestPostBody(t *testing.T) {
+// A POST body streamed in chunks within the credits zurl grants: zurl
+// acks with buffer_size credits and re-credits what the backend consumed.
+func TestPostStreamedBody(t *testing.T) {
+	t.Parallel()
+	got := make(chan []byte, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		b, _ := io.ReadAll(req.Body)
+		got <- b
+		fmt.Fprintf(w, "%s %d %v", req.Method, len(b), req.TransferEncoding)
+	}))
+	defer be.Close()
+	const bufSize = 4096
+	r := startZurl(t, func(c *configs.ZurlConfig) { c.BufferSize = bufSize })
+	body := bytes.Repeat([]byte("abcdefghij"), 10000) // 100 KB: 25 windows
+	first := body[:1000]
+	ack := r.request(&zhttp.Packet{ID: "p1", Method: "POST", URI: be.URL + "/", Credits: 1000, HasCredits: true,
+		IgnorePolicies: true, More: true, Body: first})
+	id := ack.ID
+	if ack.Type != zhttp.Credit || ack.Credits != bufSize {
+		t.Fatalf("want a credit ack of buffer_size, got %+v", ack)
+	}
+	credits := ack.Credits
+	rest := body[len(first):]
+	var resp *zhttp.Packet
+	for len(rest) > 0 {
+		for credits == 0 {
+			p := r.must(id, 10*time.Second)
+			if p.Type != zhttp.Credit {
+				t.Fatalf("want credit, got %+v", p)
+			}
+			credits += p.Credits
+		}
+		n := int(min(credits, int64(len(rest)), 1500))
+		r.later(&zhttp.Packet{ID: id, Body: rest[:n], More: n < len(rest)})
+		credits -= int64(n)
+		rest = rest[n:]
+	}
+	for resp == nil {
+		p := r.must(id, 10*time.Second)
+		if p.Type == zhttp.Data {
+			resp = p
+		}
+	}
+	code, _, b := r.readResponse(resp)
+	if code != 200 || string(b) != "POST 100000 [chunked]" {
+		t.Fatalf("got %d %q", code, b)
+	}
+	if !bytes.Equal(<-got, body) {
+		t.Fatal("backend got a different body")
+	}
+}
+
+// A declared Content-Length goes to the backend as is.
+func TestPostContentLength(t *testing.T) {
 	t.Parallel()
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
-		fmt.Fprintf(w, "%s %d", req.Method, len(b))
+		fmt.Fprintf(w, "%d %d %q", req.ContentLength, len(b), b)
 	}))
 	defer be.Close()
 	r := startZurl(t, nil)
-	part := bytes.Repeat([]byte("x"), 1000)
-	first := r.request(&zhttp.Packet{ID: "p1", Method: "POST", URI: be.URL + "/", Credits: 1000, HasCredits: true,
-		IgnorePolicies: true, More: true, Body: part, Headers: zhttp.Headers{{Name: "Content-Length", Value: "3000"}}})
-	if first.Type != zhttp.Credit || first.Credits <= 0 {
-		t.Fatalf("want a credit ack, got %+v", first)
+	ack := r.request(&zhttp.Packet{ID: "cl", Method: "PUT", URI: be.URL + "/", Credits: 1000, HasCredits: true,
+		IgnorePolicies: true, More: true, Body: []byte("abc"), Headers: zhttp.Headers{{Name: "Content-Length", Value: "6"}}})
+	r.later(&zhttp.Packet{ID: ack.ID, Body: []byte("def")})
+	p := r.must(ack.ID, 10*time.Second)
+	for p.Type == zhttp.Credit {
+		p = r.must(ack.ID, 10*time.Second)
 	}
-	r.later(&zhttp.Packet{ID: first.ID, Body: part, More: true})
-	r.later(&zhttp.Packet{ID: first.ID, Body: part})
-	p := r.must(10 * time.Second)
-	code, _, body := r.readResponse(p, first.ID, 1000)
-	if code != 200 || string(body) != "POST 3000" {
-		t.Fatalf("got %d %q", code, body)
+	if code, _, b := r.readResponse(p); code != 200 || string(b) != `6 6 "abcdef"` {
+		t.Fatalf("got %d %q", code, b)
 	}
 }
 
-func TestErrors(t *testing.T) {
+func TestConnectionRefused(t *testing.T) {
 	t.Parallel()
 	r := startZurl(t, nil)
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	closed := l.Addr().String()
 	l.Close()
 	p := r.request(&zhttp.Packet{ID: "e1", Method: "GET", URI: "http://" + closed + "/", Credits: 100, HasCredits: true, IgnorePolicies: true})
-	for p.Type == zhttp.KeepAlive {
-		p = r.must(10 * time.Second)
+	if p.Type != zhttp.KeepAlive || p.Seq != 0 {
+		t.Fatalf("ack: %+v", p)
 	}
-	if p.Type != zhttp.Error || p.Condition != "remote-connection-failed" {
+	p = r.must(p.ID, 10*time.Second)
+	if p.Type != zhttp.Error || p.Condition != "remote-connection-failed" || p.Seq != 1 {
 		t.Fatalf("refused: %+v", p)
 	}
-	// The default deny list covers 127.*: without ignore-policies, refused.
-	p = r.request(&zhttp.Packet{ID: "e2", Method: "GET", URI: "http://127.0.0.1:1/", Credits: 100, HasCredits: true})
-	if p.Type != zhttp.Error || p.Condition != "policy-violation" {
-		t.Fatalf("policy: %+v", p)
-	}
-	// Without stream:true, Pushpin's servers answer bad-request.
-	q := &zhttp.Packet{From: "proxy", ID: "e3", HasSeq: true, Method: "GET", URI: "http://x/"}
-	if err := r.push.Send(q.AppendMessage(nil)); err != nil {
-		t.Fatal(err)
-	}
-	p = r.must(10 * time.Second)
-	if p.Type != zhttp.Error || p.Condition != "bad-request" {
-		t.Fatalf("no stream: %+v", p)
-	}
 }
 
-func TestTLS(t *testing.T) {
+func TestBadRequests(t *testing.T) {
 	t.Parallel()
-	be := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { io.WriteString(w, "secure") }))
-	defer be.Close()
 	r := startZurl(t, nil)
-	p := r.request(&zhttp.Packet{ID: "t1", Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true})
-	for p.Type == zhttp.KeepAlive {
-		p = r.must(10 * time.Second)
+	r.request(&zhttp.Packet{ID: "warm", Method: "GET", URI: "http://10.0.0.1/", Credits: 100, HasCredits: true})
+	for i, q := range []*zhttp.Packet{
+		{From: "proxy", ID: "b1", HasSeq: true, Method: "GET", URI: "http://x/"},                                     // no stream
+		{From: "proxy", ID: "b2", HasSeq: true, Seq: 3, Stream: true, Method: "GET", URI: "http://x/"},               // seq not 0
+		{From: "proxy", ID: "b3", HasSeq: true, Stream: true, Method: "GET", URI: "ftp://x/"},                        // scheme
+		{From: "proxy", ID: "b4", HasSeq: true, Stream: true, URI: "ws://x/", IgnorePolicies: true},                  // zws
+		{From: "proxy", ID: "b5", HasSeq: true, Stream: true, Method: "GET", URI: "/relative", IgnorePolicies: true}, // relative
+	} {
+		if err := r.push.Send(q.AppendMessage(nil)); err != nil {
+			t.Fatal(err)
+		}
+		p := r.must(q.ID, 10*time.Second)
+		if p.Type != zhttp.Error || p.Condition != "bad-request" || p.Seq != 0 {
+			t.Fatalf("%d: %+v", i, p)
+		}
 	}
-	if p.Type != zhttp.Error || p.Condition != "tls-error" {
-		t.Fatalf("self-signed without ignore-tls-errors: %+v", p)
-	}
-	p = r.request(&zhttp.Packet{ID: "t2", Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true, IgnoreTLSErrors: true})
-	if code, _, body := r.readResponse(p, p.ID, 100); code != 200 || string(body) != "secure" {
-		t.Fatalf("got %d %q", code, body)
+	// Garbage and packets without from are dropped; zurl keeps serving.
+	r.push.Send([]byte("Tnot a tnetstring"))
+	r.push.Send((&zhttp.Packet{ID: "nofrom", Stream: true, URI: "http://x/"}).AppendMessage(nil))
+	p := r.request(&zhttp.Packet{ID: "after", Method: "GET", URI: "http://10.0.0.1/", Credits: 100, HasCredits: true})
+	if p.Condition != "policy-violation" {
+		t.Fatalf("after garbage: %+v", p)
 	}
 }
 
-// Cancel mid-response aborts the backend request.
+// Cancel mid-response aborts the backend request, and zurl sends nothing
+// more for the session.
 func TestCancel(t *testing.T) {
 	t.Parallel()
 	var gone atomic.Bool
@@ -320,24 +278,81 @@ func TestCancel(t *testing.T) {
 	defer close(release)
 	r := startZurl(t, nil)
 	p := r.request(&zhttp.Packet{ID: "c1", Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true})
-	for p.Type != zhttp.Data {
-		p = r.must(10 * time.Second)
+	id := p.ID
+	for len(p.Body) == 0 {
+		p = r.must(id, 10*time.Second)
 	}
-	r.later(&zhttp.Packet{ID: p.ID, Type: zhttp.Cancel})
-	deadline := time.Now().Add(10 * time.Second)
-	for !gone.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("backend request not aborted by cancel")
+	r.later(&zhttp.Packet{ID: id, Type: zhttp.Cancel})
+	waitFor(t, 10*time.Second, func() error {
+		if !gone.Load() {
+			return fmt.Errorf("backend request not aborted by cancel")
 		}
-		time.Sleep(10 * time.Millisecond)
+		return nil
+	})
+	waitFor(t, 5*time.Second, func() error {
+		if n := r.srv.Open(); n != 0 {
+			return fmt.Errorf("%d sessions still open: %s", n, stacks())
+		}
+		return nil
+	})
+	for q := r.recvFor(id, 300*time.Millisecond); q != nil; q = r.recvFor(id, 300*time.Millisecond) {
+		if len(q.Body) > 0 || q.Type != zhttp.Data {
+			t.Fatalf("packet after cancel: %+v", q)
+		}
+	}
+}
+
+// A packet out of sequence makes zurl cancel the session and the backend
+// request; body for an unknown session is answered with cancel.
+func TestSeqGapCancels(t *testing.T) {
+	t.Parallel()
+	var gone atomic.Bool
+	release := make(chan struct{})
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		select {
+		case <-req.Context().Done():
+			gone.Store(true)
+		case <-release:
+		}
+	}))
+	defer be.Close()
+	defer close(release)
+	r := startZurl(t, nil)
+	p := r.request(&zhttp.Packet{ID: "q1", Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true})
+	id := p.ID
+	head := r.must(id, 10*time.Second)
+	if !head.HasCode || !head.More {
+		t.Fatalf("head: %+v", head)
+	}
+	r.raw(&zhttp.Packet{From: "proxy", ID: id, HasSeq: true, Seq: 5, Type: zhttp.Credit, Credits: 10, HasCredits: true})
+	c := r.must(id, 10*time.Second)
+	if c.Type != zhttp.Cancel || c.Seq != head.Seq+1 {
+		t.Fatalf("want cancel, got %+v", c)
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if !gone.Load() {
+			return fmt.Errorf("backend request not aborted")
+		}
+		return nil
+	})
+	r.raw(&zhttp.Packet{From: "proxy", ID: "nosuch", HasSeq: true, Seq: 1, Body: []byte("x")})
+	if c := r.must("nosuch", 10*time.Second); c.Type != zhttp.Cancel {
+		t.Fatalf("unknown session: %+v", c)
 	}
 }
 
 // Backend connections are reused across requests, and goroutines and fds
-// come back to their baseline after many requests.
+// come back to their baseline after 1,000 requests.
 func TestReuseAndNoLeaks(t *testing.T) {
 	var conns atomic.Int64
-	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { io.WriteString(w, "ok") }))
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/post" {
+			io.Copy(io.Discard, req.Body)
+		}
+		io.WriteString(w, "ok")
+	}))
 	be.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			conns.Add(1)
@@ -346,37 +361,40 @@ func TestReuseAndNoLeaks(t *testing.T) {
 	be.Start()
 	defer be.Close()
 	r := startZurl(t, nil)
-	r.request(&zhttp.Packet{ID: "warm", Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true})
-	for r.recv(200*time.Millisecond) != nil {
-	}
+	warm := r.request(&zhttp.Packet{ID: "warm", Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true})
+	r.readResponse(warm)
+	waitFor(t, 5*time.Second, func() error {
+		if r.srv.Open() != 0 {
+			return fmt.Errorf("warm-up session still open")
+		}
+		return nil
+	})
 	baseG, baseFD := runtime.NumGoroutine(), fds(t)
-	const n = 300
+	const n = 1000
 	for i := 0; i < n; i++ {
-		p := r.request(&zhttp.Packet{ID: fmt.Sprintf("r%d", i), Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true})
-		if code, _, body := r.readResponse(p, p.ID, 100); code != 200 || string(body) != "ok" {
+		req := &zhttp.Packet{ID: fmt.Sprintf("r%d", i), Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true}
+		if i%2 == 1 {
+			req.Method, req.URI, req.Body = "POST", be.URL+"/post", []byte("some body")
+		}
+		p := r.request(req)
+		if code, _, body := r.readResponse(p); code != 200 || string(body) != "ok" {
 			t.Fatalf("request %d: %d %q", i, code, body)
 		}
 	}
-	if c := conns.Load(); c > 5 {
+	if c := conns.Load(); c > 3 {
 		t.Errorf("%d backend connections for %d sequential requests: no reuse", c, n)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, 10*time.Second, func() error {
 		g, f := runtime.NumGoroutine(), fds(t)
-		if g <= baseG+2 && f <= baseFD+2 {
-			return
+		if g <= baseG+2 && f <= baseFD+2 && r.srv.Open() == 0 {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines %d (base %d), fds %d (base %d)", g, baseG, f, baseFD)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("goroutines %d (base %d), fds %d (base %d), open %d", g, baseG, f, baseFD, r.srv.Open())
+	})
 }
 
-func fds(t *testing.T) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
+// stacks returns the goroutine dump, for failures about hanging sessions.
+func stacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
 }
