@@ -46,7 +46,9 @@ type transportEntry struct {
 
 // clients holds the shared outbound transports.
 type clients struct {
-	policy  *policy
+	policy *policy
+	// rootCAs, when set (tests), replaces the system roots.
+	rootCAs *x509.CertPool
 	dialer  net.Dialer
 	maxIdle int
 	mu      sync.Mutex
@@ -73,7 +75,7 @@ func (c *clients) get(k tlsKey) transportEntry {
 		TLSHandshakeTimeout: 10 * time.Second,
 		// Bodies and Content-Encoding pass through untouched (BEHAVIOUR.md).
 		DisableCompression: true,
-		TLSClientConfig:    &tls.Config{InsecureSkipVerify: k.insecure, ServerName: k.sni},
+		TLSClientConfig:    &tls.Config{InsecureSkipVerify: k.insecure, ServerName: k.sni, RootCAs: c.rootCAs},
 		// HTTP/1.1 only, like zurl's libcurl set-up.
 		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
 		ReadBufferSize:  32 << 10,
