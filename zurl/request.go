@@ -73,7 +73,7 @@ func (c *clients) get(k tlsKey) transportEntry {
 		MaxIdleConnsPerHost: min(c.maxIdle, 256),
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
-		// Bodies and Content-Encoding pass through untouched (BEHAVIOUR.md).
+		// Content coding is ours to handle (decode.go), not net/http's.
 		DisableCompression: true,
 		TLSClientConfig:    &tls.Config{InsecureSkipVerify: k.insecure, ServerName: k.sni, RootCAs: c.rootCAs},
 		// HTTP/1.1 only, like zurl's libcurl set-up.
@@ -205,6 +205,9 @@ func (c *clients) build(ctx context.Context, p *zhttp.Packet, u *url.URL, body i
 			hasAccept = true
 		}
 		req.Header[http.CanonicalHeaderKey(h.Name)] = append(req.Header[http.CanonicalHeaderKey(h.Name)], h.Value)
+	}
+	if _, ok := req.Header["Accept-Encoding"]; !ok {
+		req.Header["Accept-Encoding"] = []string{acceptEncoding} // we decode (decode.go)
 	}
 	if !hasAccept {
 		req.Header["Accept"] = []string{"*/*"} // libcurl's default, which zurl sends

@@ -215,11 +215,22 @@ func (ss *session) pump(req *http.Request, resp *http.Response) {
 		ss.send(head, true)
 		return
 	}
+	var body io.Reader = resp.Body
+	if !p.Headers.Has("Accept-Encoding") {
+		var release func()
+		var decoded bool
+		body, release, decoded = decodeBody(resp)
+		defer release()
+		if decoded {
+			head.Headers = head.Headers.Del("Content-Encoding").Del("Content-Length")
+			cl = -1
+		}
+	}
 	bp := ss.srv.bufs.Get().(*[]byte)
 	defer ss.srv.bufs.Put(bp)
 	buf := *bp
 	if cl > 0 && cl <= int64(len(buf)) && cl <= ss.available() {
-		n, err := io.ReadFull(resp.Body, buf[:cl])
+		n, err := io.ReadFull(body, buf[:cl])
 		if err != nil {
 			ss.failed(err, "reading response")
 			return
@@ -238,7 +249,7 @@ func (ss *session) pump(req *http.Request, resp *http.Response) {
 		if n < 0 {
 			return
 		}
-		m, err := resp.Body.Read(buf[:n])
+		m, err := body.Read(buf[:n])
 		total += int64(m)
 		end := errors.Is(err, io.EOF) || (cl > 0 && total >= cl)
 		if err != nil && !end {

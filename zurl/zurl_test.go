@@ -2,7 +2,9 @@ package zurl
 
 import (
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
+	"compress/zlib"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -22,8 +24,8 @@ import (
 func port(s *httptest.Server) int64 { return int64(s.Listener.Addr().(*net.TCPAddr).Port) }
 
 // A GET through connect-host: the Host header keeps the uri's host, the
-// requester's headers pass through, Go adds no User-Agent or
-// Accept-Encoding, the ack is a keep-alive echoing ext.multi, and a small
+// requester's headers pass through, Go adds no User-Agent, zurl offers
+// the codings it decodes, the ack is a keep-alive echoing ext.multi, and a small
 // response comes whole in one packet.
 func TestGet(t *testing.T) {
 	t.Parallel()
@@ -57,8 +59,8 @@ func TestGet(t *testing.T) {
 	if _, ok := h["User-Agent"]; ok {
 		t.Errorf("User-Agent added: %q", h.Get("User-Agent"))
 	}
-	if _, ok := h["Accept-Encoding"]; ok {
-		t.Errorf("Accept-Encoding added: %q", h.Get("Accept-Encoding"))
+	if h.Get("Accept-Encoding") != acceptEncoding {
+		t.Errorf("Accept-Encoding %q, want ours (%q)", h.Get("Accept-Encoding"), acceptEncoding)
 	}
 	if h.Get("Accept") != "*/*" {
 		t.Errorf("Accept %q, want zurl's */*", h.Get("Accept"))
@@ -88,6 +90,52 @@ func TestContentEncodingPassesThrough(t *testing.T) {
 	code, hdr, body := r.readResponse(p)
 	if code != 200 || hdr.Get("Content-Encoding") != "gzip" || !bytes.Equal(body, gz.Bytes()) {
 		t.Fatalf("got %d %v %q", code, hdr, body)
+	}
+}
+
+// Without an Accept-Encoding from the requester, zurl decodes what it
+// offered (and what a backend sends regardless): the requester gets the
+// plain body and no Content-Encoding or Content-Length describing the
+// compressed one. Unknown codings pass through with their header.
+func TestContentDecoding(t *testing.T) {
+	t.Parallel()
+	plain := bytes.Repeat([]byte("decoded text "), 20000) // 260 KB: several windows
+	encode := map[string]func(io.Writer) io.WriteCloser{
+		"gzip":     func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) },
+		"deflate":  func(w io.Writer) io.WriteCloser { return zlib.NewWriter(w) },
+		"rawflate": func(w io.Writer) io.WriteCloser { z, _ := flate.NewWriter(w, 5); return z },
+	}
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		kind := strings.TrimPrefix(req.URL.Path, "/")
+		if kind == "br" {
+			w.Header().Set("Content-Encoding", "br")
+			w.Write([]byte("not really brotli"))
+			return
+		}
+		var buf bytes.Buffer
+		zw := encode[kind](&buf)
+		zw.Write(plain)
+		zw.Close()
+		coding := kind
+		if kind == "rawflate" {
+			coding = "deflate" // raw deflate data under the deflate name
+		}
+		w.Header().Set("Content-Encoding", coding)
+		w.Header().Set("Content-Length", fmt.Sprint(buf.Len()))
+		w.Write(buf.Bytes())
+	}))
+	defer be.Close()
+	r := startZurl(t, nil)
+	for _, kind := range []string{"gzip", "deflate", "rawflate"} {
+		p := r.request(&zhttp.Packet{ID: kind, Method: "GET", URI: be.URL + "/" + kind, Credits: 65536, HasCredits: true, IgnorePolicies: true})
+		code, hdr, body := r.readResponse(p)
+		if code != 200 || hdr.Has("Content-Encoding") || hdr.Has("Content-Length") || !bytes.Equal(body, plain) {
+			t.Fatalf("%s: %d %v, %d bytes", kind, code, hdr, len(body))
+		}
+	}
+	p := r.request(&zhttp.Packet{ID: "br", Method: "GET", URI: be.URL + "/br", Credits: 1000, HasCredits: true, IgnorePolicies: true})
+	if code, hdr, body := r.readResponse(p); code != 200 || hdr.Get("Content-Encoding") != "br" || string(body) != "not really brotli" {
+		t.Fatalf("br: %d %v %q", code, hdr, body)
 	}
 }
 
