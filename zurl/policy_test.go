@@ -5,10 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pushpin-go/pushpin/configs"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
@@ -150,4 +152,52 @@ func TestTrustConnectHost(t *testing.T) {
 	if code, _, body := r.readResponse(q); code != 200 || string(body) != "trusted" {
 		t.Fatalf("trust-connect-host: %d %q", code, body)
 	}
+}
+
+// Reload swaps the policy in place: a host denied before is served after.
+func TestReloadPolicy(t *testing.T) {
+	t.Parallel()
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { io.WriteString(w, "now allowed") }))
+	defer be.Close()
+	r := startZurl(t, nil)
+	q := r.request(&zhttp.Packet{ID: "before", Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true})
+	if q.Condition != "policy-violation" {
+		t.Fatalf("before reload: %+v", q)
+	}
+	cfg := r.srv.cfg
+	cfg.Deny = []string{"10.*"}
+	if err := r.srv.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	bad := cfg
+	bad.DefPolicy = "maybe"
+	if err := r.srv.Reload(bad); err == nil {
+		t.Fatal("bad defpolicy accepted")
+	}
+	q = r.request(&zhttp.Packet{ID: "after", Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true})
+	if code, _, body := r.readResponse(q); code != 200 || string(body) != "now allowed" {
+		t.Fatalf("after reload: %d %q", code, body)
+	}
+}
+
+// FuzzGlob checks the host matcher against a regexp oracle: `*` is any
+// run of characters, everything else literal.
+func FuzzGlob(f *testing.F) {
+	for _, s := range [][2]string{{"127.*", "127.0.0.1"}, {"*.local", "printer.local"}, {"*.example.com", "example.com"},
+		{"a*b*c", "aXbYc"}, {"**", ""}, {"[::1]", "[::1]"}, {"?", "a"}, {"*x", "xxxx"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pat, s string) {
+		parts := strings.Split(pat, "*")
+		for i := range parts {
+			parts[i] = regexp.QuoteMeta(parts[i])
+		}
+		re, err := regexp.Compile("^(?s:" + strings.Join(parts, ".*") + ")$")
+		if err != nil || !utf8.ValidString(pat) || !utf8.ValidString(s) {
+			return
+		}
+		if got, want := glob(pat, s), re.MatchString(s); got != want {
+			t.Fatalf("glob(%q, %q) = %v, regexp says %v", pat, s, got, want)
+		}
+	})
 }

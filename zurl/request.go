@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,7 +47,8 @@ type transportEntry struct {
 
 // clients holds the shared outbound transports.
 type clients struct {
-	policy *policy
+	// policy is swapped whole by Reload; readers load it once per check.
+	policy atomic.Pointer[policy]
 	// rootCAs, when set (tests), replaces the system roots.
 	rootCAs *x509.CertPool
 	dialer  net.Dialer
@@ -56,8 +58,10 @@ type clients struct {
 }
 
 func newClients(p *policy, maxOpen int) *clients {
-	return &clients{policy: p, maxIdle: maxOpen, m: map[tlsKey]transportEntry{},
+	c := &clients{maxIdle: maxOpen, m: map[tlsKey]transportEntry{},
 		dialer: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
+	c.policy.Store(p)
+	return c
 }
 
 func (c *clients) get(k tlsKey) transportEntry {
@@ -110,8 +114,9 @@ func (c *clients) dial(ctx context.Context, network, addr string) (net.Conn, err
 		return nil, err
 	}
 	var lastErr error = ErrPolicy
+	pol := c.policy.Load()
 	for _, ip := range ips {
-		if !c.policy.allowed(ip.IP.String()) {
+		if !pol.allowed(ip.IP.String()) {
 			continue
 		}
 		conn, err := c.dialer.DialContext(ctx, network, net.JoinHostPort(ip.IP.String(), port))
@@ -131,7 +136,7 @@ func (c *clients) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > maxRedirects {
 		return ErrTooManyRedirects
 	}
-	if o.checkPolicy && !c.policy.allowed(req.URL.Hostname()) {
+	if o.checkPolicy && !c.policy.Load().allowed(req.URL.Hostname()) {
 		return ErrPolicy
 	}
 	return nil
@@ -290,71 +295,4 @@ func responseHeaders(resp *http.Response) zhttp.Headers {
 		}
 	}
 	return h
-}
-
-// policy is the allow/deny host check (zurl's defpolicy/allow/deny).
-type policy struct {
-	denyDefault bool
-	allow, deny []string
-}
-
-func newPolicy(def string, allow, deny []string) *policy {
-	p := &policy{denyDefault: def == "deny"}
-	for _, a := range allow {
-		if a = strings.ToLower(strings.TrimSpace(a)); a != "" {
-			p.allow = append(p.allow, a)
-		}
-	}
-	for _, d := range deny {
-		if d = strings.ToLower(strings.TrimSpace(d)); d != "" {
-			p.deny = append(p.deny, d)
-		}
-	}
-	return p
-}
-
-// allowed applies the lists to a host name or address. With defpolicy
-// allow, a deny match wins unless an allow entry also matches; with deny,
-// only an allow match without a deny match passes.
-func (p *policy) allowed(host string) bool {
-	host = strings.ToLower(strings.Trim(host, "[]"))
-	if p.denyDefault {
-		return globAny(p.allow, host) && !globAny(p.deny, host)
-	}
-	return !globAny(p.deny, host) || globAny(p.allow, host)
-}
-
-func globAny(pats []string, s string) bool {
-	for _, pat := range pats {
-		if glob(pat, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// glob matches `*` (any run of characters, dots included) and literal
-// characters; nothing else is special, so IPv6 brackets and `?` are plain.
-func glob(pat, s string) bool {
-	star, next := -1, 0
-	i, j := 0, 0
-	for j < len(s) {
-		switch {
-		case i < len(pat) && pat[i] == '*':
-			star, next = i, j
-			i++
-		case i < len(pat) && pat[i] == s[j]:
-			i++
-			j++
-		case star >= 0:
-			next++
-			i, j = star+1, next
-		default:
-			return false
-		}
-	}
-	for i < len(pat) && pat[i] == '*' {
-		i++
-	}
-	return i == len(pat)
 }

@@ -73,6 +73,22 @@ func New(cfg configs.ZurlConfig, log zerolog.Logger) (*Server, error) {
 	return s, nil
 }
 
+// Reload applies a re-read configuration (SIGHUP). Only the policy
+// (defpolicy, allow, deny) changes at run time; the sockets, instance id
+// and limits stay as started, and a change to them is logged and ignored.
+func (s *Server) Reload(cfg configs.ZurlConfig) error {
+	if cfg.DefPolicy != "" && cfg.DefPolicy != "allow" && cfg.DefPolicy != "deny" {
+		return fmt.Errorf("%w: [General] defpolicy: %q is not \"allow\" or \"deny\"", ErrConfig, cfg.DefPolicy)
+	}
+	if cfg.InSpec != s.cfg.InSpec || cfg.InStreamSpec != s.cfg.InStreamSpec || cfg.OutSpec != s.cfg.OutSpec ||
+		(cfg.InstanceID != "" && cfg.InstanceID != s.id) {
+		s.log.Warn().Msg("reload: socket specs and instance_id need a restart; keeping the current ones")
+	}
+	s.http.policy.Store(newPolicy(cfg.DefPolicy, cfg.Allow, cfg.Deny))
+	s.log.Info().Str("defpolicy", cfg.DefPolicy).Strs("allow", cfg.Allow).Strs("deny", cfg.Deny).Msg("reloaded")
+	return nil
+}
+
 // ID returns the instance id (the ROUTER identity and `from` of replies).
 func (s *Server) ID() string { return s.id }
 
@@ -205,8 +221,8 @@ func (s *Server) onFirst(ctx context.Context, msg []byte) {
 		fail("bad-request")
 		return
 	}
-	if !p.IgnorePolicies && (!s.http.policy.allowed(u.Hostname()) ||
-		(p.ConnectHost != "" && !s.http.policy.allowed(p.ConnectHost))) {
+	if pol := s.http.policy.Load(); !p.IgnorePolicies && (!pol.allowed(u.Hostname()) ||
+		(p.ConnectHost != "" && !pol.allowed(p.ConnectHost))) {
 		s.log.Info().Str("id", p.ID).Str("uri", p.URI).Msg("denied by policy")
 		fail("policy-violation")
 		return

@@ -5,6 +5,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -47,6 +49,27 @@ func command() *cobra.Command {
 			}
 			ctx, stop := cli.SignalContext()
 			defer stop()
+			// The runner forwards SIGHUP; zurl answers it by reloading.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						log.Info().Msg("reloading")
+						next, err := configs.LoadZurlConf(configFile)
+						if err == nil {
+							err = s.Reload(next)
+						}
+						if err != nil {
+							log.Error().Err(err).Msg("reload failed, keeping the current config")
+						}
+					}
+				}
+			}()
 			return s.Run(ctx)
 		},
 	}
