@@ -20,7 +20,7 @@ import (
 // ones, SUB for replies. Packets for other sessions than the one awaited
 // are kept per id, so tests can run several sessions at once.
 type requester struct {
-	t       *testing.T
+	t       testing.TB
 	srv     *Server
 	push    *zmq.Socket
 	router  *zmq.Socket
@@ -33,7 +33,7 @@ type requester struct {
 
 // startZurl runs a server on ipc sockets under a short temp dir (ipc
 // paths are limited to ~100 bytes) and connects a requester to it.
-func startZurl(t *testing.T, mod func(*configs.ZurlConfig), smod ...func(*Server)) *requester {
+func startZurl(t testing.TB, mod func(*configs.ZurlConfig), smod ...func(*Server)) *requester {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "zu")
 	if err != nil {
