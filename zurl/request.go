@@ -220,6 +220,9 @@ func (c *clients) build(ctx context.Context, p *zhttp.Packet, u *url.URL, body i
 	if _, ok := req.Header["User-Agent"]; !ok {
 		req.Header["User-Agent"] = []string{""} // zurl sends none; "" stops Go's
 	}
+	if req.ContentLength < 0 && !p.More {
+		req.ContentLength = int64(len(p.Body)) // whole body at hand: no chunking
+	}
 	if body == nil || req.ContentLength == 0 {
 		req.Body, req.ContentLength = http.NoBody, 0
 	} else {

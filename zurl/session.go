@@ -76,8 +76,12 @@ func (ss *session) ack() {
 	}
 }
 
-// consumed re-credits request body bytes the transport has taken.
+// consumed re-credits request body bytes the transport has taken; a body
+// that came whole in the first packet needs no credits back.
 func (ss *session) consumed(n int) {
+	if !ss.first.More {
+		return
+	}
 	ss.send(&zhttp.Packet{Type: zhttp.Credit, Credits: int64(n), HasCredits: true}, false)
 }
 

@@ -261,6 +261,20 @@ func TestPostContentLength(t *testing.T) {
 	if code, _, b := r.readResponse(p); code != 200 || string(b) != `6 6 "abcdef"` {
 		t.Fatalf("got %d %q", code, b)
 	}
+	// A body complete in the first packet goes with its length, not
+	// chunked, and needs no credits back.
+	ack = r.request(&zhttp.Packet{ID: "whole", Method: "POST", URI: be.URL + "/", Credits: 1000, HasCredits: true,
+		IgnorePolicies: true, Body: []byte("whole body")})
+	if ack.Type != zhttp.KeepAlive {
+		t.Fatalf("ack: %+v", ack)
+	}
+	p = r.must(ack.ID, 10*time.Second)
+	if p.Type != zhttp.Data || p.Seq != 1 {
+		t.Fatalf("want the response next, got %+v", p)
+	}
+	if code, _, b := r.readResponse(p); code != 200 || string(b) != `10 10 "whole body"` {
+		t.Fatalf("got %d %q", code, b)
+	}
 }
 
 func TestConnectionRefused(t *testing.T) {
