@@ -25,6 +25,10 @@ const (
 	sweepInterval     = 5 * time.Second
 	// maxBatch bounds the ids of one list-form keep-alive, as Pushpin does.
 	maxBatch = 128
+	// maxReadBuf caps a response read buffer (and so a body packet) below
+	// buffer_size: a streaming response keeps its buffer while it waits for
+	// the backend, and 2,000 idle streams must not pin 400 MB.
+	maxReadBuf = 64 << 10
 )
 
 // Server is one zurl instance: three sockets, a session table and the
@@ -37,7 +41,7 @@ type Server struct {
 	sess   sessionTable
 	slots  chan struct{} // max_open_requests: one token per live session
 	http   *clients
-	bufs   sync.Pool // response body buffers of cfg.BufferSize bytes
+	bufs   sync.Pool // response read buffers of readBufSize bytes
 	timers timers
 }
 
@@ -68,7 +72,7 @@ func New(cfg configs.ZurlConfig, log zerolog.Logger) (*Server, error) {
 		timers: defaultTimers}
 	s.sess.init()
 	s.http = newClients(newPolicy(cfg.DefPolicy, cfg.Allow, cfg.Deny), cfg.MaxOpenRequests)
-	size := cfg.BufferSize
+	size := min(cfg.BufferSize, maxReadBuf)
 	s.bufs.New = func() any { b := make([]byte, size); return &b }
 	return s, nil
 }
