@@ -38,6 +38,7 @@ func (b *zurlBackend) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	b.mu.Lock()
 	b.last, b.lastLen = r.Header.Clone(), len(body)
+	b.last.Set("X-Path", r.URL.Path)
 	b.mu.Unlock()
 	switch r.URL.Path {
 	case "/hello":
@@ -96,7 +97,9 @@ func TestZurlBehindRealPushpin(t *testing.T) {
 	tr := tiers{"pushpin+our-zurl", realCondure, realProxy, realHandler, bin("pushpin-zurl")}
 	tr.needs(t)
 	be := newZurlBackend(t)
-	s := tr.start(t, fmt.Sprintf("* localhost:%d", be.Listener.Addr().(*net.TCPAddr).Port))
+	bePort := be.Listener.Addr().(*net.TCPAddr).Port
+	s := tr.start(t, fmt.Sprintf("*,path_beg=/dead localhost:%d\n*,path_beg=/untrusted localhost:%d,untrusted\n* localhost:%d",
+		freePort(t), bePort, bePort))
 	s.waitReady(t, "/hello")
 
 	t.Run("get", func(t *testing.T) {
@@ -197,6 +200,26 @@ func TestZurlBehindRealPushpin(t *testing.T) {
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Encoding") != "" ||
 			!bytes.Equal(body, bytes.Repeat([]byte("gzipped line\n"), 10000)) {
 			t.Fatalf("gzip origin: %d %v, %d bytes %q…", resp.StatusCode, resp.Header, len(body), body[:min(len(body), 20)])
+		}
+	})
+
+	// Our error packets drive the real proxy's failure handling: a refused
+	// connection and (for an untrusted target, which does not get
+	// ignore-policies) the default deny list both end in 502.
+	t.Run("errors", func(t *testing.T) {
+		for _, path := range []string{"/dead/x", "/untrusted/hello"} {
+			resp, err := s.Client.Get(s.url(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 502 {
+				t.Fatalf("%s: %d, want 502", path, resp.StatusCode)
+			}
+		}
+		if h, _ := be.seen(); strings.HasPrefix(h.Get("X-Path"), "/untrusted") {
+			t.Fatal("a denied request reached the backend")
 		}
 	})
 
