@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"strings"
 	"time"
 
 	"github.com/pushpin-go/pushpin/proto/grip"
@@ -75,29 +76,10 @@ func clientHeaders(h zhttp.Headers) zhttp.Headers {
 	out := make(zhttp.Headers, 0, len(h))
 	for _, x := range h {
 		switch {
-		case equalFold(x.Name, "Content-Length"), equalFold(x.Name, "Transfer-Encoding"), equalFold(x.Name, "Connection"):
+		case strings.EqualFold(x.Name, "Content-Length"), strings.EqualFold(x.Name, "Transfer-Encoding"), strings.EqualFold(x.Name, "Connection"):
 			continue
 		}
 		out = append(out, x)
 	}
 	return out
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
