@@ -226,7 +226,7 @@ func (s *session) sendAccept() {
 		Sessions: []handoff.Session{{
 			Sender: s.first.From, ID: s.first.ID,
 			InSeq: s.inSeq, OutSeq: s.client.outSeq.Load(), OutCredits: s.credits,
-			Multi: s.multi, PeerAddress: s.first.PeerAddress, HTTPS: s.https, UserData: s.userData,
+			Multi: s.multi, MultiData: s.mdata, PeerAddress: s.first.PeerAddress, HTTPS: s.https, UserData: s.userData,
 		}},
 		Request: handoff.HTTPData{Method: s.first.Method, URI: s.outURI, Headers: s.outHeaders, Body: s.retained},
 		Response: handoff.HTTPData{Code: int64(s.code), Reason: s.reason, Headers: s.respHeaders,

@@ -63,6 +63,7 @@ type session struct {
 	inSeq    int64
 	credits  int64 // response body bytes the client still accepts
 	multi    bool
+	mdata    bool // the client accepts list-form ids on data packets (ext.multi-data)
 	userData []byte
 	https    bool
 
@@ -178,6 +179,7 @@ func (s *session) begin() {
 	p := s.first
 	s.userData = p.UserData
 	s.multi = p.Ext.Multi
+	s.mdata = p.Ext.MultiData
 	switch {
 	case p.Type != zhttp.Data || p.Seq != 0 || p.URI == "":
 		s.log.Debug().Msg("bad first packet")

@@ -21,6 +21,7 @@ type Session struct {
 	OutSeq      int64  // next seq to send to the client
 	OutCredits  int64  // response body bytes the client can still take
 	Multi       bool   // the client announced ext.multi
+	MultiData   bool   // the client announced ext.multi-data (list-form ids on data packets)
 	PeerAddress string
 	HTTPS       bool
 	UserData    []byte // encoded tnetstring value, nil if none
@@ -72,6 +73,9 @@ func appendSessions(b []byte, ss []Session) []byte {
 				b = ts.AppendInt(ts.AppendString(b, "out-seq"), s.OutSeq)
 				b = ts.AppendInt(ts.AppendString(b, "out-credits"), s.OutCredits)
 				b = ts.AppendBool(ts.AppendString(b, "multi"), s.Multi)
+				if s.MultiData {
+					b = ts.AppendBool(ts.AppendString(b, "multi-data"), true)
+				}
 				b = ts.AppendString(ts.AppendString(b, "peer-address"), s.PeerAddress)
 				b = ts.AppendBool(ts.AppendString(b, "https"), s.HTTPS)
 				if s.UserData != nil {
@@ -282,6 +286,8 @@ func parseSessions(v ts.Elem) ([]Session, error) {
 				s.OutCredits, err = v.Int()
 			case "multi":
 				s.Multi, err = v.Bool()
+			case "multi-data":
+				s.MultiData, err = v.Bool()
 			case "peer-address":
 				s.PeerAddress, err = str(v)
 			case "https":

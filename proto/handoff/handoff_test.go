@@ -9,7 +9,7 @@ import (
 
 func sampleAccept() *Accept {
 	return &Accept{
-		Sessions: []Session{{Sender: "condure", ID: "0-0-1", InSeq: 3, OutSeq: 2, OutCredits: 8192, Multi: true,
+		Sessions: []Session{{Sender: "condure", ID: "0-0-1", InSeq: 3, OutSeq: 2, OutCredits: 8192, Multi: true, MultiData: true,
 			PeerAddress: "127.0.0.1", UserData: []byte("1:x,")}},
 		Request:  HTTPData{Method: "GET", URI: "http://a/stream", Headers: zhttp.Headers{{Name: "Host", Value: "a"}}, Body: []byte{}},
 		Response: HTTPData{Code: 200, Reason: "OK", Headers: zhttp.Headers{{Name: "Grip-Hold", Value: "stream"}, {Name: "Grip-Channel", Value: "test"}}, Body: []byte("hi\n")},

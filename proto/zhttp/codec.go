@@ -236,6 +236,12 @@ func (e *Ext) unmarshal(v tnetstring.Elem) error {
 				return bad("ext.multi", err)
 			}
 			e.Multi = b
+		case "multi-data":
+			b, err := x.Bool()
+			if err != nil {
+				return bad("ext.multi-data", err)
+			}
+			e.MultiData = b
 		case "quiet":
 			b, err := x.Bool()
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -127,6 +128,25 @@ func TestListIDAndPub(t *testing.T) {
 	}
 	if !reflect.DeepEqual(q.IDs, p.IDs) || q.ID != "" {
 		t.Fatalf("ids %+v", q.IDs)
+	}
+}
+
+// A data packet batched for several sessions (ext.multi-data): one body,
+// a seq per id, and the capability flag survive a round trip.
+func TestMultiDataRoundTrip(t *testing.T) {
+	t.Parallel()
+	p := &Packet{From: "h", IDs: []IDSeq{{"a", 3}, {"b", 9}}, Ext: Ext{Multi: true, MultiData: true},
+		Body: []byte("hello\n"), More: true}
+	q, err := ParseMessage(p.AppendMessage(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(q.IDs, p.IDs) || !q.Ext.MultiData || !q.Ext.Multi || string(q.Body) != "hello\n" || !q.More || q.Type != Data {
+		t.Fatalf("round trip: %+v", q)
+	}
+	bad := &Packet{From: "h", ID: "a", Seq: 0, HasSeq: true, Ext: Ext{Other: map[string][]byte{"multi-data": []byte("1:x,")}}}
+	if _, err := ParseMessage(bad.AppendMessage(nil)); err == nil || !strings.Contains(err.Error(), "multi-data") {
+		t.Fatalf("non-bool ext.multi-data: %v", err)
 	}
 }
 

@@ -56,6 +56,9 @@ func (p *Packet) appendFields(b []byte) ([]byte, error) {
 			if p.Ext.Multi {
 				b = ts.AppendBool(kv(b, "multi"), true)
 			}
+			if p.Ext.MultiData {
+				b = ts.AppendBool(kv(b, "multi-data"), true)
+			}
 			if p.Ext.Quiet {
 				b = ts.AppendBool(kv(b, "quiet"), true)
 			}

@@ -106,12 +106,17 @@ type IDSeq struct {
 // between our own processes) survive a hop through older code.
 type Ext struct {
 	Multi bool
-	Quiet bool
+	// MultiData ("multi-data", our extension) says the sender also accepts
+	// list-form ids on data packets: one packet whose body goes to every
+	// listed session, each with its own seq. Our connection manager sets
+	// it; condure does not, so it keeps getting one packet per session.
+	MultiData bool
+	Quiet     bool
 	// Other holds unknown keys: encoded tnetstring values keyed by name.
 	Other map[string][]byte
 }
 
-func (e *Ext) empty() bool { return !e.Multi && !e.Quiet && len(e.Other) == 0 }
+func (e *Ext) empty() bool { return !e.Multi && !e.MultiData && !e.Quiet && len(e.Other) == 0 }
 
 // Packet is one zhttp/zws packet, in either direction. Fields that are
 // absent on the wire are zero; the Has* flags distinguish absent from zero
