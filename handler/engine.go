@@ -1,7 +1,6 @@
 package handler
 
 import (
-	"math/rand/v2"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -14,6 +13,11 @@ import (
 
 // maxKeepAliveIDs bounds a batched (list-form id) keep-alive packet.
 const maxKeepAliveIDs = 128
+
+// maxBatchIDs bounds a data packet shared by many sessions (ext.multi-data):
+// about 30 bytes of id list per session, so ~32 KB of ids a packet, which
+// lets the connection manager start writing while later packets are encoded.
+const maxBatchIDs = 1024
 
 // subChange asks the SUB input to (un)subscribe a channel.
 type subChange struct {
@@ -32,18 +36,20 @@ type engine struct {
 	subs     chan<- subChange   // nil when there is no SUB input
 	maxChans int
 
-	keepAlive, expiry time.Duration
+	keepAliveEvery, expiry time.Duration
 
 	ev       chan func()
 	sessions map[string]*session
+	batch    map[string][]zhttp.IDSeq // publish scratch: shared-packet ids per connection manager
 	hub      map[string]map[*session]struct{}
 }
 
 func newEngine(id string, log zerolog.Logger, send func([]byte), subs chan<- subChange, maxChans int) *engine {
 	return &engine{
 		id: id, log: log, send: send, subs: subs, maxChans: maxChans,
-		keepAlive: 45 * time.Second, expiry: 60 * time.Second,
-		ev: make(chan func(), 4096), sessions: map[string]*session{}, hub: map[string]map[*session]struct{}{},
+		keepAliveEvery: 45 * time.Second, expiry: 60 * time.Second,
+		batch: map[string][]zhttp.IDSeq{},
+		ev:    make(chan func(), 4096), sessions: map[string]*session{}, hub: map[string]map[*session]struct{}{},
 	}
 }
 
@@ -92,7 +98,10 @@ func (e *engine) accept(a *handoff.Accept) {
 			e.fail(s)
 			continue
 		}
-		s.hold, s.orig, s.ka = in.Hold, in.Response, in.KeepAlive
+		s.hold, s.ka = in.Hold, in.KeepAlive
+		if in.Hold == grip.HoldResponse {
+			s.orig = in.Response // the timeout answer and the base of http-response publishes
+		}
 		for _, c := range in.Channels {
 			s.channels = append(s.channels, c.Name)
 		}
@@ -108,7 +117,6 @@ func (e *engine) accept(a *handoff.Accept) {
 			if !a.ResponseSent {
 				e.startResponse(s, in.Response, false)
 			}
-			e.scheduleKeepAlive(s)
 		case grip.HoldResponse:
 			key := s.key
 			s.timer = time.AfterFunc(time.Duration(in.Timeout)*time.Second, func() {
@@ -223,10 +231,19 @@ func (e *engine) unsubscribe(ch string, s *session) {
 }
 
 // publish delivers one item to the channel's holds. The item's payload was
-// prepared once by the parser; per subscriber only the packet header
-// (id, seq) differs.
+// prepared once by the parser. Stream holds behind a connection manager
+// that accepts list-form ids on data packets (ext.multi-data: ours) get
+// the content in one packet per connection manager, listing every session
+// with its seq, so the body is encoded once per publish rather than once
+// per subscriber; the others (condure, a session short of credits or with
+// queued data) get their own packet as before.
 func (e *engine) publish(it *publish.Item) {
-	for s := range e.hub[it.Channel] {
+	subs := e.hub[it.Channel]
+	if len(subs) == 0 {
+		return
+	}
+	now := time.Now()
+	for s := range subs {
 		if s.done {
 			continue
 		}
@@ -238,13 +255,19 @@ func (e *engine) publish(it *publish.Item) {
 			}
 			switch hs.Action {
 			case publish.ActionSend:
+				if e.batchable(s, hs.Content) {
+					e.batch[s.sender] = append(e.batch[s.sender], zhttp.IDSeq{ID: s.id, Seq: s.outSeq})
+					s.outSeq++
+					s.credits -= int64(len(hs.Content))
+					s.lastOut, s.lastData = now, now
+					continue
+				}
 				if len(s.pending) >= maxQueued {
 					e.log.Warn().Str("id", s.id).Str("channel", it.Channel).Msg("stream queue full, dropping publish")
 					continue
 				}
 				s.pending = append(s.pending, chunk{body: hs.Content})
 				e.flush(s)
-				e.scheduleKeepAlive(s)
 			case publish.ActionClose:
 				s.done = true
 				s.pending = append(s.pending, chunk{final: true})
@@ -272,36 +295,55 @@ func (e *engine) publish(it *publish.Item) {
 			e.startResponse(s, r, true)
 		}
 	}
+	if it.HTTPStream != nil {
+		e.sendBatches(it.HTTPStream.Content)
+	}
 }
 
-// scheduleKeepAlive (re)arms a stream hold's Grip-Keep-Alive timer. Idle
-// mode waits for a quiet period after the last data; interval mode fires at
-// a fixed period. Timers fire up to 1 s early, as Pushpin's do.
-func (e *engine) scheduleKeepAlive(s *session) {
-	if s.ka == nil || len(s.ka.Data) == 0 || s.done {
+// batchable reports whether content can go to s inside a shared packet:
+// its connection manager takes list-form data packets, nothing is queued
+// before it, its credits cover the whole body, and it has no user-data
+// (which is per session and would have to be echoed).
+func (e *engine) batchable(s *session, content []byte) bool {
+	return s.mdata && len(content) > 0 && len(s.pending) == 0 && s.credits >= int64(len(content)) && s.userData == nil
+}
+
+// sendBatches emits the shared data packets collected by publish, at most
+// maxBatchIDs sessions each, and empties the batch for the next publish.
+func (e *engine) sendBatches(content []byte) {
+	for sender, ids := range e.batch {
+		for len(ids) > 0 {
+			n := min(len(ids), maxBatchIDs)
+			p := zhttp.Packet{From: e.id, IDs: ids[:n], Body: content, More: true}
+			e.send(p.AppendPub(make([]byte, 0, len(sender)+len(content)+64+n*32), sender))
+			ids = ids[n:]
+		}
+		e.batch[sender] = e.batch[sender][:0]
+	}
+}
+
+// gripKeepAlive sends Grip-Keep-Alive data to stream holds that are due, from
+// the once-a-second maintenance pass rather than a timer per session (no
+// timer churn per published message). Idle mode waits for a quiet period
+// after the last data; interval mode fires at a fixed period. Like
+// Pushpin's timers they may fire up to 1 s early.
+func (e *engine) gripKeepAlive(s *session, now time.Time) {
+	if s.ka == nil || len(s.ka.Data) == 0 || s.done || s.hold != grip.HoldStream {
 		return
 	}
-	if s.kaTimer != nil && s.ka.Mode == grip.KeepAliveInterval {
+	due := time.Duration(s.ka.Timeout)*time.Second - time.Second
+	since := s.lastData
+	if s.ka.Mode == grip.KeepAliveInterval {
+		since = s.lastKA
+	}
+	if now.Sub(since) < due {
 		return
 	}
-	if s.kaTimer != nil {
-		s.kaTimer.Stop()
+	if len(s.pending) < maxQueued {
+		s.pending = append(s.pending, chunk{body: s.ka.Data})
+		e.flush(s)
 	}
-	d := time.Duration(s.ka.Timeout)*time.Second - time.Duration(rand.IntN(1000))*time.Millisecond
-	key := s.key
-	s.kaTimer = time.AfterFunc(d, func() {
-		e.post(func() {
-			if e.sessions[key] != s || s.done {
-				return
-			}
-			s.kaTimer = nil
-			if len(s.pending) < maxQueued {
-				s.pending = append(s.pending, chunk{body: s.ka.Data})
-				e.flush(s)
-			}
-			e.scheduleKeepAlive(s)
-		})
-	})
+	s.lastKA, s.lastData = now, now
 }
 
 // onPacket handles a packet from the connection manager.
@@ -353,7 +395,8 @@ func (e *engine) maintain(now time.Time) {
 			e.end(s)
 			continue
 		}
-		if now.Sub(s.lastOut) < e.keepAlive-time.Second {
+		e.gripKeepAlive(s, now)
+		if now.Sub(s.lastOut) < e.keepAliveEvery-time.Second {
 			continue
 		}
 		if !s.multi {

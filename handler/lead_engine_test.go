@@ -168,7 +168,7 @@ func TestLeadCancelAndSeq(t *testing.T) {
 func TestLeadBatchedKeepAlive(t *testing.T) {
 	t.Parallel()
 	e, c := runEngine(t)
-	e.keepAlive = time.Second
+	e.keepAliveEvery = time.Second
 	for i := 0; i < 3; i++ {
 		id := fmt.Sprintf("k%d", i)
 		e.post(func() { e.accept(streamAccept(id, 8192)) })

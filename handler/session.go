@@ -29,6 +29,7 @@ type session struct {
 	outSeq   int64 // next seq to send
 	credits  int64 // body bytes the client can take now
 	multi    bool
+	mdata    bool // the connection manager takes list-form ids on data packets
 	userData []byte
 
 	hold     grip.HoldMode
@@ -41,15 +42,15 @@ type session struct {
 
 	lastIn, lastOut time.Time
 	lastData        time.Time // last body bytes sent (keep-alive "idle" mode)
+	lastKA          time.Time // last Grip-Keep-Alive sent ("interval" mode)
 	timer           *time.Timer
-	kaTimer         *time.Timer
 }
 
 func newSession(s handoff.Session, now time.Time) *session {
 	return &session{
 		key: s.Sender + "\x00" + s.ID, sender: s.Sender, id: s.ID,
-		inSeq: s.InSeq, outSeq: s.OutSeq, credits: s.OutCredits, multi: s.Multi,
-		userData: s.UserData, lastIn: now, lastOut: now, lastData: now,
+		inSeq: s.InSeq, outSeq: s.OutSeq, credits: s.OutCredits, multi: s.Multi, mdata: s.MultiData,
+		userData: s.UserData, lastIn: now, lastOut: now, lastData: now, lastKA: now,
 	}
 }
 
@@ -64,9 +65,6 @@ func (s *session) packet(from string) zhttp.Packet {
 func (s *session) stopTimers() {
 	if s.timer != nil {
 		s.timer.Stop()
-	}
-	if s.kaTimer != nil {
-		s.kaTimer.Stop()
 	}
 }
 

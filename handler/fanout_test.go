@@ -1,0 +1,194 @@
+package handler
+
+import (
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pushpin-go/pushpin/proto/grip"
+	"github.com/pushpin-go/pushpin/proto/handoff"
+	"github.com/pushpin-go/pushpin/proto/publish"
+	"github.com/pushpin-go/pushpin/proto/zhttp"
+)
+
+// syncEngine is an engine driven from the test goroutine (no run loop), so
+// maintenance passes can be given any clock.
+func syncEngine() (*engine, *capture) {
+	c := &capture{}
+	return newEngine("h1", zerolog.Nop(), c.send, nil, 20), c
+}
+
+func mdataAccept(sender, id string, credits int64, mdata bool) *handoff.Accept {
+	a := streamAccept(id, credits)
+	a.Sessions[0].Sender, a.Sessions[0].MultiData = sender, mdata
+	return a
+}
+
+func (c *capture) take() []*zhttp.Packet {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.pks
+	c.pks = nil
+	return out
+}
+
+// A publish reaches multi-data sessions in one packet per connection
+// manager, each listed with its own next seq, while a condure-style session,
+// a session short of credits and a session with user-data get their own
+// packets; seqs stay continuous across both forms.
+func TestMultiDataFanout(t *testing.T) {
+	t.Parallel()
+	e, c := syncEngine()
+	for _, a := range []*handoff.Accept{
+		mdataAccept("cm1", "a", 8192, true), mdataAccept("cm1", "b", 8192, true),
+		mdataAccept("cm2", "c", 8192, true),
+		mdataAccept("condure", "d", 8192, false),
+		mdataAccept("cm1", "e", 5+3, true), // initial body (5 bytes) leaves 3 credits
+	} {
+		e.accept(a)
+	}
+	ud := mdataAccept("cm1", "u", 8192, true)
+	ud.Sessions[0].UserData = []byte("1:x,")
+	e.accept(ud)
+	c.take() // keep-alives and initial responses (seq 3 and 4)
+
+	e.publish(&publish.Item{Channel: "ch", HTTPStream: &publish.HTTPStream{Content: []byte("hello\n")}})
+	e.publish(&publish.Item{Channel: "ch", HTTPStream: &publish.HTTPStream{Content: []byte("again\n")}})
+	pk := c.take()
+
+	lists := map[string][]string{} // "from/body" -> sorted "id@seq"
+	singles := map[string][]string{}
+	for _, p := range pk {
+		if p.Type != zhttp.Data || !p.More {
+			t.Fatalf("unexpected packet %+v", p)
+		}
+		if len(p.IDs) > 0 {
+			for _, x := range p.IDs {
+				lists[string(p.Body)] = append(lists[string(p.Body)], fmt.Sprintf("%s@%d", x.ID, x.Seq))
+			}
+			continue
+		}
+		singles[p.ID] = append(singles[p.ID], fmt.Sprintf("%d:%s", p.Seq, p.Body))
+	}
+	for k := range lists {
+		sort.Strings(lists[k])
+	}
+	if got := fmt.Sprint(lists["hello\n"]); got != "[a@5 b@5 c@5]" {
+		t.Errorf("hello batched to %s", got)
+	}
+	if got := fmt.Sprint(lists["again\n"]); got != "[a@6 b@6 c@6]" {
+		t.Errorf("again batched to %s", got)
+	}
+	if got := fmt.Sprint(singles["d"]); got != "[5:hello\n 6:again\n]" {
+		t.Errorf("condure session got %q", got)
+	}
+	if got := fmt.Sprint(singles["u"]); got != "[5:hello\n 6:again\n]" {
+		t.Errorf("user-data session got %q", got)
+	}
+	// 3 credits: "hel" now, the rest when credits come back.
+	if got := fmt.Sprint(singles["e"]); got != "[5:hel]" {
+		t.Errorf("short-credit session got %q", got)
+	}
+	e.onPacket(&zhttp.Packet{From: "cm1", ID: "e", Seq: 2, HasSeq: true, Type: zhttp.Credit, Credits: 100, HasCredits: true})
+	var rest []string
+	for _, p := range c.take() {
+		rest = append(rest, fmt.Sprintf("%s %d:%s", p.ID, p.Seq, p.Body))
+	}
+	if got := fmt.Sprint(rest); got != "[e 6:lo\n e 7:again\n]" {
+		t.Errorf("after credits: %q", got)
+	}
+}
+
+// A batch larger than maxBatchIDs is split, each session listed once.
+func TestMultiDataSplit(t *testing.T) {
+	t.Parallel()
+	e, c := syncEngine()
+	n := maxBatchIDs*2 + 7
+	for i := 0; i < n; i++ {
+		e.accept(mdataAccept("cm1", fmt.Sprintf("s%d", i), 8192, true))
+	}
+	c.take()
+	e.publish(&publish.Item{Channel: "ch", HTTPStream: &publish.HTTPStream{Content: []byte("x")}})
+	pk := c.take()
+	if len(pk) != 3 {
+		t.Fatalf("%d packets, want 3", len(pk))
+	}
+	seen := map[string]bool{}
+	for _, p := range pk {
+		for _, x := range p.IDs {
+			if seen[x.ID] || x.Seq != 5 {
+				t.Fatalf("id %s seq %d (dup %v)", x.ID, x.Seq, seen[x.ID])
+			}
+			seen[x.ID] = true
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d sessions listed, want %d", len(seen), n)
+	}
+}
+
+// Grip-Keep-Alive comes from the maintenance pass: idle mode only after a
+// quiet period since the last data, interval mode at a fixed period.
+func TestGripKeepAliveSweep(t *testing.T) {
+	t.Parallel()
+	e, c := syncEngine()
+	e.accept(mdataAccept("cm1", "idle", 1<<20, true))
+	e.accept(mdataAccept("cm1", "intv", 1<<20, true))
+	e.sessions["cm1\x00idle"].ka = &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveIdle}
+	e.sessions["cm1\x00intv"].ka = &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveInterval}
+	c.take()
+	start := time.Now()
+	got := func(at time.Duration) string {
+		e.maintain(start.Add(at))
+		var ids []string
+		for _, p := range c.take() {
+			if p.Type == zhttp.Data {
+				ids = append(ids, p.ID)
+			}
+		}
+		sort.Strings(ids)
+		return fmt.Sprint(ids)
+	}
+	if s := got(10 * time.Second); s != "[]" {
+		t.Fatalf("at 10s: %s", s)
+	}
+	// Data at 15s resets idle mode only.
+	e.sessions["cm1\x00idle"].lastData = start.Add(15 * time.Second)
+	e.sessions["cm1\x00intv"].lastData = start.Add(15 * time.Second)
+	if s := got(19500 * time.Millisecond); s != "[intv]" {
+		t.Fatalf("at 19.5s: %s", s)
+	}
+	if s := got(30 * time.Second); s != "[]" {
+		t.Fatalf("at 30s: %s", s)
+	}
+	if s := got(34500 * time.Millisecond); s != "[idle]" {
+		t.Fatalf("at 34.5s: %s", s)
+	}
+	if s := got(39 * time.Second); s != "[intv]" {
+		t.Fatalf("at 39s: %s", s)
+	}
+}
+
+// BenchmarkFanoutMultiData is BenchmarkLeadFanout with the connection
+// manager announcing ext.multi-data: one shared packet per 1024 sessions.
+func BenchmarkFanoutMultiData(b *testing.B) {
+	for _, n := range []int{1, 100, 10000, 100000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			var bytes int
+			e := newEngine("h1", zerolog.Nop(), func(f []byte) { bytes += len(f) }, nil, 20)
+			for i := 0; i < n; i++ {
+				e.accept(mdataAccept("cm1", fmt.Sprintf("s%d", i), 1<<40, true))
+			}
+			it := &publish.Item{Channel: "ch", HTTPStream: &publish.HTTPStream{Content: []byte("hello subscribers\n")}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				e.publish(it)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/subscriber")
+		})
+	}
+}
