@@ -3,6 +3,7 @@ package configs
 import (
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 )
 
@@ -217,6 +218,45 @@ func (c *Config) ZurlConfPath() string {
 
 // ConnMgrBase returns ipc://{rundir}/{ipc_prefix}condure, the
 // --zclient-stream base the runner gives the connection manager.
-func (c *Config) ConnMgrBase() string {
-	return "ipc://" + filepath.Join(c.Global.RunDir, c.Global.IPCPrefix+"condure")
+func (c *Config) ConnMgrBase() string { return c.ConnMgrBaseN(1) }
+
+// ConnMgrID is the zhttp instance id of connection manager n (1-based):
+// "condure" for the first (condure's default, so no --id is passed), then
+// "condure-2", ….
+func ConnMgrID(n int) string {
+	if n <= 1 {
+		return ServiceConnMgr
+	}
+	return ServiceConnMgr + "-" + strconv.Itoa(n)
+}
+
+// ConnMgrBaseN is connection manager n's --zclient-stream base:
+// ipc://{rundir}/{ipc_prefix}condure, then …condure-2, ….
+func (c *Config) ConnMgrBaseN(n int) string {
+	return "ipc://" + filepath.Join(c.Global.RunDir, c.Global.IPCPrefix+ConnMgrID(n))
+}
+
+// addConnMgrSpecs makes the proxy and handler reach every connection
+// manager of [runner] connmgr_processes: connecting sockets take lists, so
+// the extra processes' sockets are appended to the condure_* specs (unless
+// already listed). Only the sockets derived from the default base are
+// added: a config that points condure_* elsewhere lists them itself.
+func (c *Config) addConnMgrSpecs() {
+	add := func(list []string, suffix string, n int) []string {
+		if len(list) == 0 || list[0] != c.ConnMgrBaseN(1)+suffix {
+			return list
+		}
+		if spec := c.ConnMgrBaseN(n) + suffix; !slices.Contains(list, spec) {
+			list = append(list, spec)
+		}
+		return list
+	}
+	for n := 2; n <= c.Runner.ConnMgrProcesses; n++ {
+		p, h := &c.Proxy, &c.Handler
+		p.CondureInSpecs = add(p.CondureInSpecs, "-out", n)
+		p.CondureInStreamSpecs = add(p.CondureInStreamSpecs, "-out-stream", n)
+		p.CondureOutSpecs = add(p.CondureOutSpecs, "-in", n)
+		h.CondureInStreamSpecs = add(h.CondureInStreamSpecs, "-out-stream", n)
+		h.CondureOutSpecs = add(h.CondureOutSpecs, "-in", n)
+	}
 }

@@ -145,6 +145,7 @@ func LoadBytes(name, dir string, data []byte, opts Options) (*Config, error) {
 	decodeRunner(c, d, opts)
 	decodeProxy(c, d)
 	decodeHandler(c, d)
+	c.addConnMgrSpecs()
 	if opts.Routes != nil {
 		c.Routes = append([]string{}, opts.Routes...)
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -76,7 +75,7 @@ func (r *Runner) Warnings() []string {
 	c := r.cfg
 	if c.Runner.ConnMgrProcesses > 1 && c.HasService(configs.ServiceProxy) {
 		for n := 2; n <= c.Runner.ConnMgrProcesses; n++ {
-			want := "ipc://" + filepath.Join(c.Global.RunDir, c.Global.IPCPrefix+ConnMgrID(n)) + "-out"
+			want := c.ConnMgrBaseN(n) + "-out"
 			if !slices.Contains(c.Proxy.CondureInSpecs, want) {
 				w = append(w, fmt.Sprintf("connmgr_processes=%d: [proxy] condure_in_specs lacks %s, so requests accepted by %s will not reach the proxy (list every connection manager's sockets in the [proxy] condure_* specs)", c.Runner.ConnMgrProcesses, want, ConnMgrID(n)))
 			}

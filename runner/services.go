@@ -176,20 +176,14 @@ func (p Plan) logFile(c *configs.Config, name string) string {
 	return filepath.Join(c.Runner.LogDir, c.Global.FilePrefix+name+".log")
 }
 
-// ConnMgrID is the zhttp instance id of connection manager n (1-based):
-// "condure" for the first (condure's default, so no --id is passed), then
-// "condure-2", ….
-func ConnMgrID(n int) string {
-	if n <= 1 {
-		return configs.ServiceConnMgr
-	}
-	return configs.ServiceConnMgr + "-" + strconv.Itoa(n)
-}
+// ConnMgrID is the zhttp instance id of connection manager n (1-based);
+// see configs.ConnMgrID.
+func ConnMgrID(n int) string { return configs.ConnMgrID(n) }
 
 // connMgr builds condure's command line (config.md §3.1). Extra
 // connection managers (connmgr_processes > 1) get their own --id and
-// zclient base "<ipc_prefix>condure-N": the proxy and handler reach them
-// when their condure_* specs list those sockets too.
+// zclient base "<ipc_prefix>condure-N", which configs adds to the proxy's
+// and handler's condure_* specs.
 func (p Plan) connMgr(c *configs.Config, path string, n int) Service {
 	id := ConnMgrID(n)
 	s := p.base(c, id, id, configs.ServiceConnMgr, path)
@@ -204,9 +198,8 @@ func (p Plan) connMgr(c *configs.Config, path string, n int) Service {
 	for _, lp := range r.LocalPorts {
 		args = append(args, "--listen="+lp+",local,stream")
 	}
-	base := c.ConnMgrBase()
+	base := c.ConnMgrBaseN(n)
 	if n > 1 {
-		base = "ipc://" + filepath.Join(c.Global.RunDir, c.Global.IPCPrefix+id)
 		args = append(args, "--id="+id)
 	}
 	args = append(args,

@@ -191,8 +191,30 @@ func TestCommandLinesIDAndExternalBins(t *testing.T) {
 	if svcs[0].Path != condure || svcs[1].Path != condure || svcs[2].Path != zurl {
 		t.Errorf("condure_bin/zurl_bin not used: %s %s %s", svcs[0].Path, svcs[1].Path, svcs[2].Path)
 	}
+	// The proxy and handler reach the second connection manager without
+	// any condure_* edit: configs adds its sockets to their lists.
+	for name, got := range map[string][]string{
+		"proxy in":          c.Proxy.CondureInSpecs,
+		"proxy in-stream":   c.Proxy.CondureInStreamSpecs,
+		"proxy out":         c.Proxy.CondureOutSpecs,
+		"handler in-stream": c.Handler.CondureInStreamSpecs,
+		"handler out":       c.Handler.CondureOutSpecs,
+	} {
+		if len(got) != 2 || !strings.HasPrefix(got[1], "ipc://"+run+"/p3-condure-2-") || strings.TrimPrefix(got[1], "ipc://"+run+"/p3-condure-2") != strings.TrimPrefix(got[0], "ipc://"+run+"/p3-condure") {
+			t.Errorf("%s specs %q, want both connection managers", name, got)
+		}
+	}
 	r := &Runner{cfg: c, services: svcs}
-	if w := r.Warnings(); len(w) != 1 || !strings.Contains(w[0], "p3-condure-2-out") {
+	if w := r.Warnings(); len(w) != 0 {
+		t.Errorf("warnings %q, want none", w)
+	}
+	// A proxy pointed elsewhere is left alone, and the runner says so.
+	c2 := loadConf(t, t.TempDir(), "services=condure,pushpin-proxy\nhttp_port=7999\nconnmgr_processes=2\n[proxy]\ncondure_in_specs=ipc:///elsewhere/in\n", configs.Options{})
+	if !slices.Equal(c2.Proxy.CondureInSpecs, []string{"ipc:///elsewhere/in"}) {
+		t.Errorf("custom condure_in_specs changed: %q", c2.Proxy.CondureInSpecs)
+	}
+	r2 := &Runner{cfg: c2}
+	if w := r2.Warnings(); len(w) != 1 || !strings.Contains(w[0], "condure-2-out") {
 		t.Errorf("warnings %q, want one about the proxy's condure_in_specs", w)
 	}
 }

@@ -180,6 +180,8 @@ type stack struct {
 	// CondureBin and ZurlBin, when set, go into [runner] (the runner's
 	// connection manager and zurl slots); the runner defaults otherwise.
 	CondureBin, ZurlBin string
+	// RunnerConf is extra [runner] lines.
+	RunnerConf string
 }
 
 func newStack(t *testing.T, routes string) *stack {
@@ -282,7 +284,7 @@ out_hwm=1000
 }
 
 func (s *stack) runnerBins() string {
-	out := ""
+	out := s.RunnerConf
 	if s.CondureBin != "" {
 		out += "condure_bin=" + s.CondureBin + "\n"
 	}
