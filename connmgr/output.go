@@ -1,0 +1,143 @@
+package connmgr
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// maxIov bounds the pieces of one write (head, chunk line, body, CRLF,
+// last chunk).
+const maxIov = 8
+
+// send writes bufs to the client without blocking. What the socket does
+// not take now is kept in c.out (after anything already kept) and written
+// when the socket is writable; nothing overtakes it. It reports whether
+// everything was handed to the socket now.
+func (c *conn) send(bufs [][]byte) (bool, error) {
+	if len(c.out) == 0 {
+		n, err := writev(c.fd, bufs)
+		if err != nil && err != unix.EAGAIN {
+			return false, err
+		}
+		for len(bufs) > 0 && n >= len(bufs[0]) {
+			n -= len(bufs[0])
+			bufs = bufs[1:]
+		}
+		if len(bufs) == 0 {
+			return true, nil
+		}
+		bufs[0] = bufs[0][n:]
+	}
+	for _, b := range bufs {
+		c.keep(b)
+	}
+	c.touch()
+	return false, nil
+}
+
+// keep appends b to the unwritten output, in a pooled buffer when it fits.
+func (c *conn) keep(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if c.out == nil {
+		c.outBuf = c.s.bufs.Get().(*[]byte)
+		c.out = (*c.outBuf)[:0]
+	}
+	if len(c.out)+len(b) > cap(c.out) {
+		if c.outBuf != nil && len(c.out)+len(b) <= len(*c.outBuf) {
+			// Compact to the front of the pooled buffer.
+			c.out = (*c.outBuf)[:copy(*c.outBuf, c.out)]
+		} else {
+			nb := make([]byte, len(c.out), len(c.out)+len(b)+1024)
+			copy(nb, c.out)
+			if c.outBuf != nil {
+				c.s.bufs.Put(c.outBuf)
+				c.outBuf = nil
+			}
+			c.out = nb
+		}
+	}
+	c.out = append(c.out, b...)
+}
+
+// flush writes kept output while the socket takes it. Once all of it is
+// out, credits held back for it are returned and a lingering connection
+// closes.
+func (c *conn) flush() error {
+	for len(c.out) > 0 {
+		n, err := write(c.fd, c.out)
+		if err == unix.EAGAIN {
+			c.touch()
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c.out = c.out[n:]
+	}
+	c.dropOut()
+	c.touch()
+	if c.lingering {
+		c.close()
+		return nil
+	}
+	if x := c.x; x != nil && x.unflushed > 0 {
+		x.owed += x.unflushed
+		x.unflushed = 0
+		x.returnCredits()
+	}
+	return nil
+}
+
+func (c *conn) dropOut() {
+	if c.outBuf != nil {
+		c.s.bufs.Put(c.outBuf)
+		c.outBuf = nil
+	}
+	c.out = nil
+}
+
+// writev is one non-blocking writev(2) of the non-empty pieces of bufs.
+func writev(fd int, bufs [][]byte) (int, error) {
+	var iov [maxIov]unix.Iovec
+	k := 0
+	for _, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		if k == maxIov {
+			break // the rest is kept and written later
+		}
+		iov[k].Base = &b[0]
+		iov[k].SetLen(len(b))
+		k++
+	}
+	if k == 0 {
+		return 0, nil
+	}
+	for {
+		n, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+		switch e {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
+			continue
+		}
+		return 0, e
+	}
+}
+
+func write(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if n < 0 {
+			n = 0
+		}
+		return n, err
+	}
+}
