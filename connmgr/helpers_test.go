@@ -84,11 +84,11 @@ func newFakeServer(t testing.TB, base, id string, withPull bool) *fakeServer {
 	must(t, err)
 	must(t, f.pub.Connect(base+"-in"))
 	t.Cleanup(func() {
-		if f.pull != nil {
-			f.pull.Close()
+		for _, s := range []*zmq.Socket{f.pull, f.router, f.pub} {
+			if s != nil {
+				s.Close()
+			}
 		}
-		f.router.Close()
-		f.pub.Close()
 	})
 	// Wait until the connection manager's subscription reached us, so no
 	// packet we publish is dropped.

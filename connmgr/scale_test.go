@@ -1,6 +1,7 @@
 package connmgr
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -8,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
 	"github.com/pushpin-go/pushpin/proto/zhttp"
+	"github.com/pushpin-go/pushpin/proto/zmq"
 )
 
 func openFDs(t *testing.T) int {
@@ -285,4 +288,68 @@ func waitUntil(t *testing.T, d time.Duration, fn func() error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestShutdownLeavesNothing stops a server holding idle and held
+// connections: Run returns, every client sees its connection closed, and
+// goroutines and fds return to what they were before the server started.
+func TestShutdownLeavesNothing(t *testing.T) {
+	ours(t, "measures this process")
+	// The ZeroMQ context (its threads and their fds) lives as long as the
+	// process: make sure it exists before the baseline.
+	z, zerr := zmq.New(zmq.Pub, zmq.Options{})
+	must(t, zerr)
+	z.Close()
+	g0, fd0 := runtime.NumGoroutine(), openFDs(t)
+	base := "ipc://" + t.TempDir() + "/c"
+	s, err := New(Config{Listen: []Listen{{Addr: "127.0.0.1:0", Stream: true}}, ZClient: []string{base}},
+		zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel))
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-s.Ready()
+	addr := s.Addrs()[0].String()
+	f := newFakeServer(t, base, "fakehandler", true)
+	var clients []rawClient
+	for i := 0; i < 100; i++ {
+		c := rawDial(t, addr)
+		clients = append(clients, c)
+		if i%2 == 0 {
+			c.hold(t, f)
+		} else {
+			c.request(t, f, "idle")
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	for _, c := range clients {
+		var b [64]byte
+		for {
+			n, err := unix.Read(int(c), b[:])
+			if err == unix.EINTR {
+				continue
+			}
+			if n != 0 || err != nil {
+				t.Fatalf("client: read %d, %v; want EOF", n, err)
+			}
+			break
+		}
+		c.close()
+	}
+	f.pull.Close()
+	f.router.Close()
+	f.pub.Close()
+	f.pull, f.router, f.pub = nil, nil, nil
+	waitUntil(t, 5*time.Second, func() error {
+		if g, fd := runtime.NumGoroutine(), openFDs(t); g > g0 || fd > fd0 {
+			return fmt.Errorf("goroutines %d (before %d), fds %d (before %d)", g, g0, fd, fd0)
+		}
+		return nil
+	})
 }
