@@ -74,7 +74,7 @@ type delivery struct {
 	p      *zhttp.Packet
 	seq    int64
 	hasSeq bool
-	chunk  []byte // chunk-size line for all of p.Body, computed once per packet
+	chunk  []byte // p as one framed chunk (chunkWire), computed once per packet; nil if p has no body
 }
 
 // runCtx is what a running goroutine lends the connections it runs.

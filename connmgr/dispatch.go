@@ -12,7 +12,7 @@ import (
 type job struct {
 	p     *zhttp.Packet
 	ids   []zhttp.IDSeq // nil: p.ID (p.Seq)
-	chunk []byte
+	chunk []byte // p's body framed as one chunk (see chunkWire), or nil
 	now   int64
 }
 
@@ -21,7 +21,7 @@ type job struct {
 func (s *Server) workerOf(id string) int { return int(shardOf(id)) % len(s.workers) }
 
 // dispatch hands a server packet ("<id> T…") to the workers of its
-// sessions. It runs on the SUB goroutine. A data packet's chunk-size line
+// sessions. It runs on the SUB goroutine. A data packet's chunked framing
 // is computed here, once for every session it goes to; the packet itself
 // is shared, never copied.
 func (s *Server) dispatch(msg [][]byte) {
@@ -37,7 +37,7 @@ func (s *Server) dispatch(msg [][]byte) {
 	}
 	j := job{p: p, now: time.Now().UnixNano()}
 	if p.Type == zhttp.Data && len(p.Body) > 0 {
-		j.chunk = http1.AppendChunkHeader(nil, len(p.Body))
+		j.chunk = chunkWire(p)
 	}
 	nw := len(s.workers)
 	if len(p.IDs) == 0 {
@@ -70,6 +70,21 @@ func (s *Server) dispatch(msg [][]byte) {
 			s.workers[w] <- j
 		}
 	}
+}
+
+// chunkWire is what a streaming (chunked) response writes for data packet
+// p: the size line, the body, CRLF, and the last chunk if p ends the
+// body. One contiguous buffer, so each session's write is one plain
+// write of shared bytes.
+func chunkWire(p *zhttp.Packet) []byte {
+	b := make([]byte, 0, 16+len(p.Body)+2+len(http1.LastChunk))
+	b = http1.AppendChunkHeader(b, len(p.Body))
+	b = append(b, p.Body...)
+	b = append(b, http1.CRLF...)
+	if !p.More {
+		b = append(b, http1.LastChunk...)
+	}
+	return b
 }
 
 // maxWorkers bounds the delivery workers (one per CPU, up to this).

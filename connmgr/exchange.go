@@ -238,12 +238,13 @@ func (x *exchange) writeResponse(d *delivery) outcome {
 		bufs[k] = body
 		k++
 	case http1.FrameChunked:
+		if len(body) > 0 && d.chunk != nil {
+			bufs[k] = d.chunk // shared by every session; ends with the last chunk if p ends the body
+			k++
+			break
+		}
 		if len(body) > 0 {
-			chunk := d.chunk // shared by every session of the packet
-			if chunk == nil {
-				chunk = http1.AppendChunkHeader(nil, len(body))
-			}
-			bufs[k], bufs[k+1], bufs[k+2] = chunk, body, http1.CRLF
+			bufs[k], bufs[k+1], bufs[k+2] = http1.AppendChunkHeader(nil, len(body)), body, http1.CRLF
 			k += 3
 		}
 		if !p.More && !x.plan.NoBody {
