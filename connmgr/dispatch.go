@@ -12,7 +12,7 @@ import (
 type job struct {
 	p     *zhttp.Packet
 	ids   []zhttp.IDSeq // nil: p.ID (p.Seq)
-	chunk []byte // p's body framed as one chunk (see chunkWire), or nil
+	chunk []byte        // p's body framed as one chunk (see chunkWire), or nil
 	now   int64
 }
 
