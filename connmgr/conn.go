@@ -74,7 +74,7 @@ type delivery struct {
 	p      *zhttp.Packet
 	seq    int64
 	hasSeq bool
-	chunk  []byte // p as one framed chunk (chunkWire), computed once per packet; nil if p has no body
+	chunk  []byte // p as one framed chunk (chunkWire), computed once per list-form packet; else nil
 }
 
 // runCtx is what a running goroutine lends the connections it runs.

@@ -29,6 +29,7 @@ type creditBatch struct {
 
 type pendingCredit struct {
 	ss *session
+	to string // ss.to when added (by the runner, which owns it)
 	n  int64
 }
 
@@ -37,8 +38,9 @@ type creditKey struct {
 	n  int64
 }
 
+// add is called by the session's runner.
 func (b *creditBatch) add(ss *session, n int64) {
-	b.list = append(b.list, pendingCredit{ss, n})
+	b.list = append(b.list, pendingCredit{ss: ss, to: ss.to, n: n})
 }
 
 func (b *creditBatch) flush() {
@@ -56,9 +58,7 @@ func (b *creditBatch) flush() {
 		b.groups = map[creditKey]int{}
 	}
 	for _, x := range b.list {
-		x.ss.mu.Lock()
-		k := creditKey{x.ss.to, x.n}
-		x.ss.mu.Unlock()
+		k := creditKey{x.to, x.n}
 		i, ok := b.groups[k]
 		if !ok {
 			i = len(b.groups)

@@ -36,7 +36,9 @@ func (s *Server) dispatch(msg [][]byte) {
 		return
 	}
 	j := job{p: p, now: time.Now().UnixNano()}
-	if p.Type == zhttp.Data && len(p.Body) > 0 {
+	if p.Type == zhttp.Data && len(p.Body) > 0 && len(p.IDs) > 1 {
+		// Framed once for all the sessions; a packet for one session is
+		// written from its body as it is (no copy).
 		j.chunk = chunkWire(p)
 	}
 	nw := len(s.workers)
