@@ -4,11 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"strings"
 	"testing"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
@@ -231,41 +227,10 @@ func TestMultiDataTooFewCredits(t *testing.T) {
 	base, addr := startServer(t, nil)
 	f := newFakeServer(t, base, "fakehandler", true)
 	hs := openHeld(t, f, addr, 2)
-	// A client that does not read, with a small receive buffer.
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	must(t, err)
-	must(t, unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4096))
-	sc := rawClient(fd)
+	sc, stuck := dialStalled(t, f, addr)
 	defer sc.close()
-	port := addr[strings.LastIndexByte(addr, ':')+1:]
-	var p int
-	_, _ = fmt.Sscan(port, &p)
-	must(t, retryEINTR(func() error { return unix.Connect(fd, &unix.SockaddrInet4{Port: p, Addr: [4]byte{127, 0, 0, 1}}) }))
-	_, err = rawWrite(sc, "GET /stream HTTP/1.1\r\nHost: h\r\n\r\n")
-	must(t, err)
-	first := f.first()
-	stuck := first.ID
-	f.send(&zhttp.Packet{ID: stuck, Seq: 0, Ext: zhttp.Ext{Multi: true}, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, More: true})
-	// Send full windows until one is not credited back: the socket is
-	// full and all of the session's credits are in use.
-	big := []byte(strings.Repeat("z", DefaultBufferSize))
-	seq := int64(1)
-	for ; ; seq++ {
-		if seq > 2000 {
-			t.Fatal("the client socket never filled")
-		}
-		f.send(&zhttp.Packet{ID: stuck, Seq: seq, Ext: zhttp.Ext{Multi: true}, Body: big, More: true})
-		msg, err := recvWithin(f.router, 3*time.Second)
-		if err != nil {
-			break
-		}
-		q, err := zhttp.ParseMessage(msg[2])
-		must(t, err)
-		if q.Type != zhttp.Credit || q.ID != stuck || q.Credits != int64(len(big)) {
-			t.Fatalf("packet %+v", q)
-		}
-	}
-	ids := append(listIDs(hs, 1), zhttp.IDSeq{ID: stuck, Seq: seq + 1})
+	seq, _ := fillUntilStuck(t, f, stuck)
+	ids := append(listIDs(hs, 1), zhttp.IDSeq{ID: stuck, Seq: seq})
 	f.send(&zhttp.Packet{IDs: ids, Ext: zhttp.Ext{Multi: true}, Body: []byte("hi"), More: true})
 	for _, h := range hs {
 		check(t, "chunk", readN(t, h.br, 7), "2\r\nhi\r\n")

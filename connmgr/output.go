@@ -36,30 +36,55 @@ func (c *conn) send(bufs [][]byte) (bool, error) {
 	return false, nil
 }
 
-// keep appends b to the unwritten output, in a pooled buffer when it fits.
+// smallOut is the pooled size for a small kept remainder (the usual case:
+// part of one message), so that a stalled client does not pin a full
+// --buffer-size buffer for a few hundred bytes.
+const smallOut = 1024
+
+// keep appends b to the unwritten output. Kept output lives in a pooled
+// buffer that fits it (smallOut, else --buffer-size) or, past that, in an
+// allocation of its own.
 func (c *conn) keep(b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	if c.out == nil {
-		c.outBuf = c.s.bufs.Get().(*[]byte)
-		c.out = (*c.outBuf)[:0]
-	}
-	if len(c.out)+len(b) > cap(c.out) {
-		if c.outBuf != nil && len(c.out)+len(b) <= len(*c.outBuf) {
+	need := len(c.out) + len(b)
+	if need > cap(c.out) {
+		if c.outBuf != nil && need <= len(*c.outBuf) {
 			// Compact to the front of the pooled buffer.
 			c.out = (*c.outBuf)[:copy(*c.outBuf, c.out)]
 		} else {
-			nb := make([]byte, len(c.out), len(c.out)+len(b)+1024)
-			copy(nb, c.out)
-			if c.outBuf != nil {
-				c.s.bufs.Put(c.outBuf)
-				c.outBuf = nil
+			var nbp *[]byte
+			var nb []byte
+			switch {
+			case need <= smallOut:
+				nbp = c.s.small.Get().(*[]byte)
+			case need <= c.s.cfg.BufferSize:
+				nbp = c.s.bufs.Get().(*[]byte)
+			default:
+				nb = make([]byte, 0, need+need/4)
 			}
-			c.out = nb
+			if nbp != nil {
+				nb = (*nbp)[:0]
+			}
+			nb = append(nb, c.out...)
+			c.putOut()
+			c.out, c.outBuf = nb, nbp
 		}
 	}
 	c.out = append(c.out, b...)
+}
+
+func (c *conn) putOut() {
+	if c.outBuf == nil {
+		return
+	}
+	if len(*c.outBuf) == smallOut {
+		c.s.small.Put(c.outBuf)
+	} else {
+		c.s.bufs.Put(c.outBuf)
+	}
+	c.outBuf = nil
 }
 
 // flush writes kept output while the socket takes it. Once all of it is
@@ -92,10 +117,7 @@ func (c *conn) flush() error {
 }
 
 func (c *conn) dropOut() {
-	if c.outBuf != nil {
-		c.s.bufs.Put(c.outBuf)
-		c.outBuf = nil
-	}
+	c.putOut()
 	c.out = nil
 }
 

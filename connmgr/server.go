@@ -45,6 +45,7 @@ type Server struct {
 	connSeq  atomic.Uint64
 	idSeq    atomic.Uint64
 	bufs     sync.Pool // *[]byte of cfg.BufferSize
+	small    sync.Pool // *[]byte of smallOut
 	connWG   sync.WaitGroup
 
 	ready chan struct{} // closed once sockets and listeners are open
@@ -83,6 +84,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	}
 	size := cfg.BufferSize
 	s.bufs.New = func() any { b := make([]byte, size); return &b }
+	s.small.New = func() any { b := make([]byte, smallOut); return &b }
 	n := min(max(runtime.GOMAXPROCS(0), 1), maxWorkers)
 	for range n {
 		s.workers = append(s.workers, make(chan job, 4096))
