@@ -350,21 +350,17 @@ func (c *conn) fill() error {
 	if len(c.data) == len(b) {
 		return http1.ErrHeadTooLarge
 	}
-	for {
-		n, err := unix.Read(c.fd, b[len(c.data):])
-		switch {
-		case n > 0:
-			c.data = b[:len(c.data)+n]
-			return nil
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return errWouldBlock
-		case err == nil:
-			return errEOF
-		}
-		return err
+	n, err := read(c.fd, b[len(c.data):])
+	switch {
+	case n > 0:
+		c.data = b[:len(c.data)+n]
+		return nil
+	case err == unix.EAGAIN:
+		return errWouldBlock
+	case err == nil:
+		return errEOF
 	}
+	return err
 }
 
 var errEOF = errors.New("EOF")
