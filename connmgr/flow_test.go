@@ -78,3 +78,29 @@ func TestSlowClientCreditsAfterFlush(t *testing.T) {
 	f.send(&zhttp.Packet{ID: id, Seq: seq, Body: []byte("end"), More: false})
 	c.expect(t, "3\r\nend\r\n0\r\n\r\n")
 }
+
+// --stream-timeout: an idle keep-alive connection (and one that never
+// finishes its head) is closed once the client has been silent that long;
+// a held stream with nothing left to write is not.
+func TestStreamTimeout(t *testing.T) {
+	t.Parallel()
+	base, addr := startServer(t, func(c *Config) { c.StreamTimeout, c.Sweep = 300*time.Millisecond, 20*time.Millisecond })
+	f := newFakeServer(t, base, "fakeproxy", true)
+	idle, ibr := dial(t, addr)
+	_, _ = idle.Write([]byte("GET / HTTP/1.1\r\nHost: h\r\n\r\n"))
+	p := f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true})
+	readHead(t, ibr)
+	partial, pbr := dial(t, addr)
+	_, _ = partial.Write([]byte("GET / HTTP/1.1\r\nHo"))
+	held, hbr := dial(t, addr)
+	_, _ = held.Write([]byte("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n"))
+	p = f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, More: true})
+	readHead(t, hbr)
+	expectEOF(t, ibr)
+	expectEOF(t, pbr)
+	f.nothing(500 * time.Millisecond) // no cancel: the held stream lives on
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 1, Body: []byte("late\n")})
+	check(t, "held stream", readN(t, hbr, 15), "5\r\nlate\n\r\n0\r\n\r\n")
+}

@@ -2,8 +2,11 @@
 // client HTTP/1.x connections and carries each request to the proxy as a
 // zhttp client session, wire-compatible with condure so that Pushpin's
 // proxy and handler (or ours) work behind it. It is built for many mostly
-// idle connections: an idle connection holds no buffer (see netpoll.go and
-// conn.go); GOROUTINES.md says which goroutine owns what.
+// idle connections and large fan-outs: an idle or held connection owns no
+// goroutine and no buffer (event-driven on a connmgr-owned epoll set, see
+// conn.go and netpoll.go), and a data packet for many sessions (list-form
+// id, ext.multi-data) is framed once and written by a few workers
+// (dispatch.go). GOROUTINES.md says which goroutine owns what.
 package connmgr
 
 import (
