@@ -3,26 +3,88 @@ package connmgr
 import (
 	"errors"
 	"net"
-	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pushpin-go/pushpin/connmgr/internal/http1"
+	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
 
-// conn is one client connection. Its goroutine (serve) owns everything in
-// it. Between requests it holds no buffer: it waits for readability with
-// waitReadable and takes a pooled buffer only when bytes are there.
+// conn is one client connection. No goroutine belongs to it: it is a
+// serial executor of events (client readiness from the epoll set, server
+// packets from a worker, expiry, timeouts, shutdown), run by whichever
+// goroutine posts an event while the connection is not already running
+// (see post). Every handler is non-blocking, so that goroutine can be a
+// shared one (a worker delivering a published message to thousands of
+// connections, or an epoll loop). Between requests, and while a stream
+// is held with nothing buffered, it holds no buffer either.
 type conn struct {
 	s        *Server
 	nc       net.Conn
-	rc       syscall.RawConn
+	loop     *ioLoop
+	fd       int // nc's descriptor: used for non-blocking syscalls, closed only by the runner (close)
 	serial   uint64
 	peerAddr string
 	peerPort int64
-	buf      *[]byte // pooled read buffer; nil while nothing is buffered
-	data     []byte  // unconsumed input, a window of *buf
+	// deadline is when client inactivity ends the connection (unix ns, 0:
+	// none); the runner sets it, the sweeper compares.
+	deadline atomic.Int64
+
+	mu      sync.Mutex
+	running bool    // guarded by mu: a goroutine is executing this connection's events
+	queue   []event // guarded by mu: events posted while running
+
+	// Owned by the runner.
+	rt         *runCtx // the running goroutine's context
+	x          *exchange
+	buf        *[]byte // pooled read buffer; nil while nothing is buffered
+	data       []byte  // unconsumed input, a window of *buf
+	out        []byte  // output the socket did not take yet
+	outBuf     *[]byte // pooled storage of out, if out is in one
+	armed      uint32  // epoll interest currently armed (one-shot)
+	registered bool    // fd is in loop's epoll set
+	lingering  bool    // closing once out is written
+	closed     bool
 }
+
+type evKind uint8
+
+const (
+	evIO       evKind = iota + 1 // epoll readiness (mask)
+	evPacket                     // a server packet for session ss
+	evExpire                     // the server of ss has been silent too long
+	evTimeout                    // client inactivity (deadline) passed
+	evShutdown                   // Run is stopping
+)
+
+type event struct {
+	kind evKind
+	mask uint32
+	ss   *session
+	d    delivery
+}
+
+// delivery is one server packet for one session. p is shared, read-only,
+// by every session of a list-form id; seq is this session's.
+type delivery struct {
+	p      *zhttp.Packet
+	seq    int64
+	hasSeq bool
+	chunk  []byte // p as one framed chunk (chunkWire), computed once per list-form packet; else nil
+}
+
+// runCtx is what a running goroutine lends the connections it runs.
+type runCtx struct {
+	// batch collects credits to return in list form after a worker job
+	// (nil outside workers: credits go out one packet per session).
+	batch *creditBatch
+}
+
+var errWouldBlock = errors.New("would block")
 
 func (s *Server) newConn(nc net.Conn) (*conn, error) {
 	sc, ok := nc.(syscall.Conn)
@@ -33,13 +95,238 @@ func (s *Server) newConn(nc net.Conn) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{s: s, nc: nc, rc: rc, serial: s.connSeq.Add(1) - 1}
+	c := &conn{s: s, nc: nc, fd: -1, serial: s.connSeq.Add(1)}
+	c.loop = s.loops[c.serial%uint64(len(s.loops))]
+	if err := rc.Control(func(fd uintptr) { c.fd = int(fd) }); err != nil {
+		return nil, err
+	}
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.peerAddr, c.peerPort = a.IP.String(), int64(a.Port)
 	}
 	return c, nil
 }
 
+// post runs ev on this goroutine if the connection is not running, else
+// queues it for the goroutine that is. Events run one at a time, in the
+// order they were posted.
+func (c *conn) post(ev event, rt *runCtx) {
+	c.mu.Lock()
+	if c.running {
+		c.queue = append(c.queue, ev)
+		c.mu.Unlock()
+		return
+	}
+	c.running = true
+	c.mu.Unlock()
+	c.rt = rt
+	for {
+		c.handle(&ev)
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			c.mu.Unlock()
+			c.rearm()
+			c.mu.Lock()
+			if len(c.queue) == 0 {
+				c.queue, c.rt, c.running = nil, nil, false
+				c.mu.Unlock()
+				return
+			}
+		}
+		ev = c.queue[0]
+		c.queue[0] = event{}
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+	}
+}
+
+func (c *conn) handle(ev *event) {
+	if c.closed {
+		return
+	}
+	switch ev.kind {
+	case evIO:
+		c.armed = 0 // one-shot: the registration is disabled until rearm
+		if ev.mask&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && len(c.out) > 0 {
+			if err := c.flush(); err != nil {
+				c.failed(err)
+				return
+			}
+		}
+		if !c.closed && ev.mask&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 && c.wantRead() {
+			c.onReadable()
+		}
+	case evPacket:
+		if c.x != nil && c.x.ss == ev.ss {
+			c.outcome(c.x.onPacket(&ev.d))
+		}
+	case evExpire:
+		if c.x != nil && c.x.ss == ev.ss {
+			c.s.log.Debug().Str("id", ev.ss.id).Msg("session timed out")
+			c.close()
+		}
+	case evTimeout:
+		if d := c.deadline.Load(); d != 0 && d <= time.Now().UnixNano() {
+			if c.x != nil {
+				c.s.log.Debug().Str("id", c.x.ss.id).Msg("client timed out")
+				c.x.cancel()
+			}
+			c.close()
+		}
+	case evShutdown:
+		c.close()
+	}
+}
+
+// failed ends the connection after a socket error.
+func (c *conn) failed(err error) {
+	if c.x != nil {
+		c.s.log.Debug().Str("id", c.x.ss.id).Err(err).Msg("client connection failed")
+		c.x.cancel()
+	}
+	c.close()
+}
+
+// outcome applies what an exchange step decided.
+func (c *conn) outcome(res outcome) {
+	switch res {
+	case abort:
+		c.close()
+	case linger:
+		c.lingerClose()
+	case finished:
+		persist := c.x.plan.KeepAlive && c.x.dec.Done()
+		c.endExchange()
+		if !persist {
+			c.lingerClose()
+			return
+		}
+		c.touch()
+		c.advance() // a pipelined request may be buffered
+	}
+}
+
+// wantRead says whether client input is wanted now: a request head, more
+// request body, or (body complete, nothing buffered) to notice a
+// disconnect or the next request.
+func (c *conn) wantRead() bool {
+	if c.lingering {
+		return false
+	}
+	x := c.x
+	if x == nil {
+		return true
+	}
+	switch {
+	case len(x.pending) > 0:
+		return false // body waits for the server's credits
+	case x.dec.Done() && len(c.data) > 0:
+		return false // a pipelined request is buffered: leave it for later
+	case !x.dec.Done() && c.buf != nil && len(c.data) == len(*c.buf):
+		return false
+	}
+	return true
+}
+
+// rearm sets the one-shot epoll interest the connection's state asks for.
+func (c *conn) rearm() {
+	if c.closed {
+		return
+	}
+	var want uint32
+	if c.wantRead() {
+		want = unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	if len(c.out) > 0 {
+		want |= unix.EPOLLOUT
+	}
+	if want == 0 || want == c.armed {
+		return // nothing wanted: a still-armed interest fires once, harmlessly
+	}
+	op := unix.EPOLL_CTL_MOD
+	if !c.registered {
+		op = unix.EPOLL_CTL_ADD
+	}
+	ev := unix.EpollEvent{Events: want | unix.EPOLLONESHOT, Fd: int32(uint32(c.serial)), Pad: int32(uint32(c.serial >> 32))}
+	if err := unix.EpollCtl(c.loop.epfd, op, c.fd, &ev); err != nil {
+		c.s.log.Warn().Err(err).Msg("epoll registration")
+		c.failed(err)
+		return
+	}
+	c.registered, c.armed = true, want
+}
+
+// touch keeps the inactivity deadline: it runs while the connection
+// waits for a request or for the client to take output.
+func (c *conn) touch() {
+	if c.s.cfg.StreamTimeout <= 0 || c.x != nil && len(c.out) == 0 {
+		c.deadline.Store(0)
+		return
+	}
+	c.deadline.Store(time.Now().Add(c.s.cfg.StreamTimeout).UnixNano())
+}
+
+// onReadable reads what the client sent: a request head, request body,
+// the start of a pipelined request, or EOF (disconnect).
+func (c *conn) onReadable() {
+	err := c.fill()
+	if err == errWouldBlock {
+		c.release()
+		return
+	}
+	if err != nil {
+		if c.x != nil {
+			c.s.log.Debug().Str("id", c.x.ss.id).Err(err).Msg("client disconnected")
+			c.x.cancel()
+		}
+		c.close()
+		return
+	}
+	if c.x == nil {
+		c.touch()
+	}
+	c.advance()
+}
+
+// advance works through buffered input: request body for the current
+// exchange, or the next request head.
+func (c *conn) advance() {
+	for !c.closed && !c.lingering {
+		if c.x != nil {
+			c.outcome(c.x.pump())
+			return
+		}
+		if len(c.data) == 0 {
+			c.release()
+			return
+		}
+		req, n, err := http1.ParseRequest(c.data, c.s.lim)
+		if err == http1.ErrIncomplete {
+			if len(c.data) < len(*c.buf) {
+				return
+			}
+			err = http1.ErrHeadTooLarge
+		}
+		if err != nil {
+			var he *http1.Error
+			if errors.As(err, &he) {
+				c.s.log.Debug().Err(err).Str("peer", c.peerAddr).Msg("refusing request")
+				c.refuse(1, he.Code, he.Reason, he.Reason+".\n")
+			} else {
+				c.close()
+			}
+			return
+		}
+		c.data = c.data[n:]
+		if req.WebSocket {
+			// WebSocket sessions (zws) are the next piece of work.
+			c.refuse(req.Minor, 501, "Not Implemented", "WebSocket is not supported yet.\n")
+			return
+		}
+		c.startExchange(req)
+	}
+}
+
+// release returns the read buffer to the pool when nothing is buffered.
 func (c *conn) release() {
 	if c.buf != nil && len(c.data) == 0 {
 		c.s.bufs.Put(c.buf)
@@ -47,8 +334,8 @@ func (c *conn) release() {
 	}
 }
 
-// fill reads once into the free space of the buffer (moving unconsumed
-// bytes to the front first). It returns an error when nothing was read.
+// fill reads once, without blocking, into the free space of the buffer
+// (moving unconsumed bytes to the front first).
 func (c *conn) fill() error {
 	if c.buf == nil {
 		c.buf = c.s.bufs.Get().(*[]byte)
@@ -63,92 +350,66 @@ func (c *conn) fill() error {
 	if len(c.data) == len(b) {
 		return http1.ErrHeadTooLarge
 	}
-	n, err := c.nc.Read(b[len(c.data):])
-	c.data = b[:len(c.data)+n]
-	if n > 0 {
+	n, err := read(c.fd, b[len(c.data):])
+	switch {
+	case n > 0:
+		c.data = b[:len(c.data)+n]
 		return nil
-	}
-	if err == nil {
-		err = errors.New("empty read")
+	case err == unix.EAGAIN:
+		return errWouldBlock
+	case err == nil:
+		return errEOF
 	}
 	return err
 }
 
-func (c *conn) deadline() time.Time {
-	if c.s.cfg.StreamTimeout <= 0 {
-		return time.Time{}
+var errEOF = errors.New("EOF")
+
+// refuse answers a request with a short error response and closes once
+// it is written.
+func (c *conn) refuse(minor, code int, reason, body string) {
+	b := http1.AppendError(nil, minor, code, reason, body)
+	if _, err := c.send([][]byte{b}); err != nil {
+		c.close()
+		return
 	}
-	return time.Now().Add(c.s.cfg.StreamTimeout)
+	c.lingerClose()
 }
 
-func (c *conn) serve() {
-	defer func() {
-		c.data = nil
-		if c.buf != nil {
-			c.s.bufs.Put(c.buf)
-			c.buf = nil
-		}
-		c.nc.Close()
-		c.s.forgetConn(c)
-	}()
-	for {
-		_ = c.nc.SetReadDeadline(c.deadline())
-		if len(c.data) == 0 {
-			c.release()
-			if err := waitReadable(c.rc); err != nil {
-				return
-			}
-		}
-		req, err := c.readHead()
-		if err != nil {
-			var he *http1.Error
-			if errors.As(err, &he) {
-				c.s.log.Debug().Err(err).Str("peer", c.peerAddr).Msg("refusing request")
-				c.writeError(1, he.Code, he.Reason, he.Reason+".\n")
-			}
-			return
-		}
-		if req.WebSocket {
-			// WebSocket sessions (zws) are the next piece of work.
-			c.writeError(req.Minor, 501, "Not Implemented", "WebSocket is not supported yet.\n")
-			return
-		}
-		_ = c.nc.SetReadDeadline(time.Time{})
-		if !c.exchange(req) {
-			return
-		}
+// lingerClose ends the exchange and closes the connection once its
+// output is written.
+func (c *conn) lingerClose() {
+	if c.x != nil {
+		c.endExchange()
 	}
-}
-
-func (c *conn) readHead() (*http1.Request, error) {
-	for {
-		if len(c.data) > 0 {
-			req, n, err := http1.ParseRequest(c.data, c.s.lim)
-			if err == nil {
-				c.data = c.data[n:]
-				return req, nil
-			}
-			if err != http1.ErrIncomplete {
-				return nil, err
-			}
-		}
-		if err := c.fill(); err != nil {
-			return nil, err
-		}
+	c.lingering = true
+	if len(c.out) == 0 {
+		c.close()
+		return
 	}
+	c.touch()
 }
 
-// write sends bufs to the client, bounded by the stream timeout.
-func (c *conn) write(bufs ...[]byte) error {
-	_ = c.nc.SetWriteDeadline(c.deadline())
-	nb := net.Buffers(bufs)
-	_, err := nb.WriteTo(c.nc)
-	return err
+// close ends the connection now. Only the runner closes the descriptor,
+// which is what makes the raw syscalls on c.fd safe.
+func (c *conn) close() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if c.x != nil {
+		c.endExchange()
+	}
+	if c.registered {
+		_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	}
+	c.nc.Close()
+	c.fd = -1
+	c.data = nil
+	if c.buf != nil {
+		c.s.bufs.Put(c.buf)
+		c.buf = nil
+	}
+	c.dropOut()
+	c.s.forgetConn(c)
 }
-
-func (c *conn) writeError(minor, code int, reason, body string) {
-	_ = c.write(http1.AppendError(nil, minor, code, reason, body))
-}
-
-// peerPortString is for logs.
-func (c *conn) peer() string { return c.peerAddr + ":" + strconv.FormatInt(c.peerPort, 10) }

@@ -333,3 +333,24 @@ func TestLocalListener(t *testing.T) {
 	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, Body: []byte("u")})
 	check(t, "response", readHead(t, br)+readN(t, br, 1), "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nu")
 }
+
+// A server that sends more response body than its credits loses the
+// session as with condure: nothing of that packet is written, the session
+// is cancelled and the connection closed.
+func TestServerOverrunsCredits(t *testing.T) {
+	t.Parallel()
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakeproxy", true)
+	c, br := dial(t, addr)
+	_, _ = c.Write([]byte("GET /stream HTTP/1.1\r\nHost: h\r\n\r\n"))
+	p := f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, Body: []byte("x"), More: true})
+	readHead(t, br)
+	check(t, "chunk", readN(t, br, 6), "1\r\nx\r\n")
+	q := f.laterData()
+	check(t, "credit", []any{q.Type, q.Credits}, []any{zhttp.Credit, 1})
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 1, Body: []byte(strings.Repeat("y", int(p.Credits)+1)), More: true})
+	expectEOF(t, br)
+	q = f.laterData()
+	check(t, "cancel", []any{q.Type, q.Seq}, []any{zhttp.Cancel, 2})
+}

@@ -1,18 +1,16 @@
 package connmgr
 
 import (
-	"time"
-
 	"github.com/pushpin-go/pushpin/connmgr/internal/http1"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
 
 // exchange is one request/response on a connection, carried as one zhttp
-// client session. It lives on the connection goroutine.
+// client session. Its connection's runner owns it.
 type exchange struct {
 	c   *conn
 	s   *Server
-	req *http1.Request
+	req *http1.Request // nil once the response started: a held stream keeps no head
 	ss  *session
 
 	dec      http1.BodyDecoder
@@ -20,177 +18,105 @@ type exchange struct {
 	credits  int64  // request body bytes the server accepts
 	bodySent bool   // the final request body packet went out
 	inSeq    int64
-	owed     int64 // credits to return once a handoff completes
 
-	started bool
-	sent100 bool // "100 Continue" written (Expect: 100-continue)
-	plan    http1.Plan
-	written int64 // response body bytes written (FrameLength)
+	// grant is how many response body bytes the server may still send:
+	// what we offered in the request plus every credit returned since.
+	grant int64
+	// owed: credits to return (as soon as the server can be told);
+	// unflushed: credits of body bytes still in c.out, owed once written.
+	owed, unflushed int64
 
-	// Readiness notifier: a goroutine that waits for the client socket to
-	// become readable while this goroutine waits on the inbox.
-	armCh   chan struct{}
-	readyCh chan error
-	armed   bool
+	minor     int
+	expect100 bool
+	started   bool
+	sent100   bool // "100 Continue" written (Expect: 100-continue)
+	plan      http1.Plan
+	written   int64 // response body bytes written (FrameLength)
 }
 
 type outcome int
 
 const (
-	goOn outcome = iota
-	finished
-	abort
+	goOn     outcome = iota
+	finished         // the response is complete
+	abort            // close the connection now
+	linger           // close the connection once its output is written
 )
 
-// exchange runs one request and reports whether the connection persists.
-func (c *conn) exchange(req *http1.Request) bool {
+// startExchange opens the zhttp session for req and sends its first packet.
+func (c *conn) startExchange(req *http1.Request) {
 	s := c.s
-	x := &exchange{c: c, s: s, req: req, ss: s.newSession(c), dec: http1.NewBodyDecoder(req)}
+	x := &exchange{c: c, s: s, req: req, ss: s.newSession(c), dec: http1.NewBodyDecoder(req),
+		grant: int64(s.cfg.BufferSize), minor: req.Minor, expect100: req.Expect100}
 	x.bodySent = !req.HasBody()
+	c.x = x
+	c.touch()
 	s.register(x.ss)
-	defer func() {
-		x.stopNotifier()
-		s.endSession(x.ss)
-	}()
-	first := &zhttp.Packet{From: s.cfg.ID, ID: x.ss.id, Seq: 0, HasSeq: true, Ext: zhttp.Ext{Multi: true},
+	first := &zhttp.Packet{From: s.cfg.ID, ID: x.ss.id, Seq: 0, HasSeq: true, Ext: ourExt,
 		Method: req.Method, URI: req.URI("http"), Headers: req.Headers, HasHeaders: true,
-		More: req.HasBody(), Stream: true, Credits: int64(s.cfg.BufferSize), HasCredits: true,
+		More: req.HasBody(), Stream: true, Credits: x.grant, HasCredits: true,
 		PeerAddress: c.peerAddr, PeerPort: c.peerPort}
 	s.push.Send(first.AppendMessage(nil))
 	s.log.Debug().Str("id", x.ss.id).Str("method", req.Method).Str("uri", first.URI).Msg("request")
-	if x.pump() == abort {
-		return false
-	}
-	for {
-		x.arm()
-		var res outcome
-		select {
-		case p := <-x.ss.inbox:
-			res = x.onPacket(p)
-		case err := <-x.readyCh:
-			x.armed = false
-			res = x.onReadable(err)
-		case <-s.done:
-			return false
-		}
-		switch res {
-		case abort:
-			return false
-		case finished:
-			// Persist only if the whole request body was read off the socket.
-			return x.plan.KeepAlive && x.dec.Done()
-		}
-	}
 }
 
-// arm starts waiting for client input when it is wanted: more request
-// body, or (body complete, nothing buffered) to notice a disconnect.
-func (x *exchange) arm() {
-	if x.armed || len(x.pending) > 0 {
-		return
-	}
-	if x.dec.Done() && len(x.c.data) > 0 {
-		return // a pipelined request is buffered: leave it for later
-	}
-	if !x.dec.Done() && len(x.c.data) > 0 && x.c.buf != nil && len(x.c.data) == len(*x.c.buf) {
-		return
-	}
-	x.c.release()
-	if x.armCh == nil {
-		x.armCh, x.readyCh = make(chan struct{}), make(chan error, 1)
-		go notifier(x.c, x.armCh, x.readyCh)
-	}
-	x.armCh <- struct{}{}
-	x.armed = true
-}
-
-// notifier reports readability once per arm, holding no buffer.
-func notifier(c *conn, arm <-chan struct{}, ready chan<- error) {
-	for range arm {
-		ready <- waitReadable(c.rc)
-	}
-}
-
-// stopNotifier interrupts a pending wait (a past read deadline wakes it)
-// and ends the notifier goroutine.
-func (x *exchange) stopNotifier() {
-	if x.armCh == nil {
-		return
-	}
-	if x.armed {
-		_ = x.c.nc.SetReadDeadline(time.Unix(1, 0))
-		<-x.readyCh
-		x.armed = false
-		_ = x.c.nc.SetReadDeadline(time.Time{})
-	}
-	close(x.armCh)
+func (c *conn) endExchange() {
+	c.s.endSession(c.x.ss)
+	c.x = nil
 }
 
 // cancel tells the server the client is gone (when there is a server to
 // tell). Packets already queued may name the server: look at them first.
 func (x *exchange) cancel() {
-	for drained := false; !drained; {
-		select {
-		case p := <-x.ss.inbox:
-			if p != expirePacket && p.Type != zhttp.HandoffStart {
-				x.ss.retarget(p.From, p.Ext.Multi)
-			}
-		default:
-			drained = true
+	c := x.c
+	c.mu.Lock()
+	for i := range c.queue {
+		ev := &c.queue[i]
+		if ev.kind == evPacket && ev.ss == x.ss && ev.d.p.Type != zhttp.HandoffStart {
+			x.ss.retarget(ev.d.p.From, ev.d.p.Ext.Multi)
 		}
 	}
+	c.mu.Unlock()
 	x.s.send(x.ss, &zhttp.Packet{Type: zhttp.Cancel})
-}
-
-// onReadable reads what the client sent: request body, or the start of a
-// pipelined request, or EOF (disconnect).
-func (x *exchange) onReadable(err error) outcome {
-	if err == nil {
-		err = x.c.fill()
-	}
-	if err != nil {
-		x.s.log.Debug().Str("id", x.ss.id).Err(err).Msg("client disconnected")
-		x.cancel()
-		return abort
-	}
-	return x.pump()
 }
 
 // pump decodes buffered request body and sends it within the server's
 // credits. The final packet has no `more`; for a chunked body it is an
 // empty packet after the last chunk, as condure does.
 func (x *exchange) pump() outcome {
+	c := x.c
 	for !x.bodySent {
 		if len(x.pending) == 0 && !x.dec.Done() {
-			data, n, err := x.dec.Decode(x.c.data)
-			x.c.data = x.c.data[n:]
+			data, n, err := x.dec.Decode(c.data)
+			c.data = c.data[n:]
 			if err != nil {
 				x.s.log.Debug().Str("id", x.ss.id).Err(err).Msg("bad request body")
 				x.cancel()
 				if !x.started {
-					x.c.writeError(x.req.Minor, 400, "Bad Request", "Bad Request.\n")
+					c.refuse(x.minor, 400, "Bad Request", "Bad Request.\n")
+					return linger
 				}
 				return abort
 			}
 			x.pending = data
 			if n == 0 {
-				return goOn // need more input
+				break // need more input
 			}
 			if len(data) == 0 && !x.dec.Done() {
 				continue
 			}
 		}
 		if x.ss.to == "" || x.ss.handoff {
-			return goOn
+			break
 		}
 		if len(x.pending) > 0 {
 			if x.credits <= 0 {
-				return goOn
+				break
 			}
 			k := min(int64(len(x.pending)), x.credits)
 			last := x.dec.Done() && k == int64(len(x.pending))
 			if !x.s.send(x.ss, &zhttp.Packet{Body: x.pending[:k], More: !last}) {
-				return goOn
+				break
 			}
 			x.credits -= k
 			x.pending = x.pending[k:]
@@ -201,28 +127,28 @@ func (x *exchange) pump() outcome {
 			if x.s.send(x.ss, &zhttp.Packet{}) {
 				x.bodySent = true
 			}
-			return goOn
+			break
 		}
+	}
+	if len(x.pending) == 0 {
+		c.release()
 	}
 	return goOn
 }
 
-func (x *exchange) onPacket(p *zhttp.Packet) outcome {
-	ss := x.ss
-	if p == expirePacket {
-		x.s.log.Debug().Str("id", ss.id).Msg("session timed out")
-		return abort
-	}
+func (x *exchange) onPacket(d *delivery) outcome {
+	ss, p := x.ss, d.p
 	switch p.Type {
 	case zhttp.Cancel, zhttp.Error:
 		x.s.log.Debug().Str("id", ss.id).Str("type", string(p.Type)).Str("condition", p.Condition).Msg("server ended session")
 		if !x.started {
-			x.c.writeError(x.req.Minor, 502, "Bad Gateway", "Bad Gateway.\n")
+			x.c.refuse(x.minor, 502, "Bad Gateway", "Bad Gateway.\n")
+			return linger
 		}
 		return abort
 	}
-	if p.HasSeq && p.Seq != x.inSeq {
-		x.s.log.Warn().Str("id", ss.id).Int64("seq", p.Seq).Int64("expected", x.inSeq).Msg("bad seq from server")
+	if d.hasSeq && d.seq != x.inSeq {
+		x.s.log.Warn().Str("id", ss.id).Int64("seq", d.seq).Int64("expected", x.inSeq).Msg("bad seq from server")
 		x.cancel()
 		return abort
 	}
@@ -231,10 +157,10 @@ func (x *exchange) onPacket(p *zhttp.Packet) outcome {
 	if p.HasCredits {
 		x.credits += p.Credits
 	}
-	if x.req.Expect100 && !x.sent100 && !x.started && p.Type != zhttp.Data {
+	if x.expect100 && !x.sent100 && !x.started && p.Type != zhttp.Data {
 		// As condure: the client may send the body once a server answered.
 		x.sent100 = true
-		if x.c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n")) != nil {
+		if _, err := x.c.send([][]byte{continue100}); err != nil {
 			x.cancel()
 			return abort
 		}
@@ -244,34 +170,61 @@ func (x *exchange) onPacket(p *zhttp.Packet) outcome {
 		x.s.proceed(ss)
 		return goOn
 	case zhttp.Data:
-		if res := x.writeResponse(p); res != goOn {
+		if res := x.writeResponse(d); res != goOn {
 			return res
 		}
 	}
-	if x.owed > 0 && x.s.send(ss, &zhttp.Packet{Type: zhttp.Credit, Credits: x.owed, HasCredits: true}) {
-		x.owed = 0
-	}
+	x.returnCredits()
 	return x.pump()
 }
 
+var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
+// returnCredits gives the server back what it is owed, in a worker's
+// batch when the server takes list-form ids, else in a packet of its own.
+// During a handoff it waits for the new owner.
+func (x *exchange) returnCredits() {
+	if x.owed <= 0 {
+		return
+	}
+	ss := x.ss
+	if b := x.c.rt; b != nil && b.batch != nil && ss.multi && ss.to != "" && !ss.handoff {
+		b.batch.add(ss, x.owed)
+	} else if !x.s.send(ss, &zhttp.Packet{Type: zhttp.Credit, Credits: x.owed, HasCredits: true}) {
+		return
+	}
+	x.grant += x.owed
+	x.owed = 0
+}
+
 // writeResponse writes a response data packet to the client with condure's
-// framing and returns the credits for the body bytes written.
-func (x *exchange) writeResponse(p *zhttp.Packet) outcome {
-	var bufs [][]byte
+// framing and accounts for the credits of its body.
+func (x *exchange) writeResponse(d *delivery) outcome {
+	p, c := d.p, x.c
+	if n := int64(len(p.Body)); n > x.grant {
+		// As condure: a server that overruns its credits loses the session.
+		x.s.log.Warn().Str("id", x.ss.id).Int64("body", n).Int64("credits", x.grant).Msg("server exceeded credits")
+		x.cancel()
+		return abort
+	}
+	var bufs [6][]byte
+	k := 0
 	var scratch *[]byte
 	if !x.started {
 		if !p.HasCode {
 			x.s.log.Warn().Str("id", x.ss.id).Msg("first response packet without code")
 			x.cancel()
-			x.c.writeError(x.req.Minor, 502, "Bad Gateway", "Bad Gateway.\n")
-			return abort
+			c.refuse(x.minor, 502, "Bad Gateway", "Bad Gateway.\n")
+			return linger
 		}
 		x.plan = http1.PlanResponse(x.req, int(p.Code), p.Headers, p.More, len(p.Body))
 		scratch = x.s.bufs.Get().(*[]byte)
-		head := http1.AppendHead((*scratch)[:0], x.req, int(p.Code), p.Reason, p.Headers, x.plan)
-		bufs = append(bufs, head)
+		bufs[k] = http1.AppendHead((*scratch)[:0], x.req, int(p.Code), p.Reason, p.Headers, x.plan)
+		k++
 		x.started = true
+		x.req = nil
 	}
+	x.grant -= int64(len(p.Body))
 	body := p.Body
 	if x.plan.NoBody {
 		body = nil
@@ -282,25 +235,27 @@ func (x *exchange) writeResponse(p *zhttp.Packet) outcome {
 			body = body[:left]
 		}
 		x.written += int64(len(body))
-		if len(body) > 0 {
-			bufs = append(bufs, body)
-		}
+		bufs[k] = body
+		k++
 	case http1.FrameChunked:
+		if len(body) > 0 && d.chunk != nil {
+			bufs[k] = d.chunk // shared by every session; ends with the last chunk if p ends the body
+			k++
+			break
+		}
 		if len(body) > 0 {
-			bufs = append(bufs, http1.AppendChunkHeader(nil, len(body)), body, http1.CRLF)
+			bufs[k], bufs[k+1], bufs[k+2] = http1.AppendChunkHeader(nil, len(body)), body, http1.CRLF
+			k += 3
 		}
 		if !p.More && !x.plan.NoBody {
-			bufs = append(bufs, http1.LastChunk)
+			bufs[k] = http1.LastChunk
+			k++
 		}
 	case http1.FrameClose:
-		if len(body) > 0 {
-			bufs = append(bufs, body)
-		}
+		bufs[k] = body
+		k++
 	}
-	var err error
-	if len(bufs) > 0 {
-		err = x.c.write(bufs...)
-	}
+	all, err := c.send(bufs[:k])
 	if scratch != nil {
 		x.s.bufs.Put(scratch)
 	}
@@ -311,13 +266,18 @@ func (x *exchange) writeResponse(p *zhttp.Packet) outcome {
 	}
 	if !p.More {
 		if x.plan.Framing == http1.FrameClose {
-			return abort // close-delimited: closing ends the body
+			return linger // close-delimited: closing ends the body
 		}
 		return finished
 	}
+	// Credits come back for exactly the bytes handed to the client socket:
+	// now, or once the kept rest of this write is out.
 	if n := int64(len(p.Body)); n > 0 {
-		// Credits back for exactly the bytes handed to the client socket.
-		x.owed += n
+		if all {
+			x.owed += n
+		} else {
+			x.unflushed += n
+		}
 	}
 	return goOn
 }

@@ -25,7 +25,7 @@ import (
 // With CONNMGR_REFERENCE=/usr/bin/condure the same tests run against the
 // real condure instead, to check that what they expect is what condure does
 // (tests of our deliberate differences skip themselves then).
-func startServer(t *testing.T, mod func(*Config)) (base, addr string) {
+func startServer(t testing.TB, mod func(*Config)) (base, addr string) {
 	t.Helper()
 	base = "ipc://" + t.TempDir() + "/c"
 	if ref := os.Getenv("CONNMGR_REFERENCE"); ref != "" {
@@ -63,12 +63,12 @@ func startServer(t *testing.T, mod func(*Config)) (base, addr string) {
 // and an XPUB toward the connection manager's SUB. All its sockets are used
 // from the test goroutine only.
 type fakeServer struct {
-	t                 *testing.T
+	t                 testing.TB
 	id                string
 	pull, router, pub *zmq.Socket
 }
 
-func newFakeServer(t *testing.T, base, id string, withPull bool) *fakeServer {
+func newFakeServer(t testing.TB, base, id string, withPull bool) *fakeServer {
 	t.Helper()
 	f := &fakeServer{t: t, id: id}
 	var err error
@@ -80,15 +80,15 @@ func newFakeServer(t *testing.T, base, id string, withPull bool) *fakeServer {
 	f.router, err = zmq.New(zmq.Router, zmq.Options{Identity: id})
 	must(t, err)
 	must(t, f.router.Connect(base+"-out-stream"))
-	f.pub, err = zmq.New(zmq.XPub, zmq.Options{})
+	f.pub, err = zmq.New(zmq.XPub, zmq.Options{SndHWM: 200000})
 	must(t, err)
 	must(t, f.pub.Connect(base+"-in"))
 	t.Cleanup(func() {
-		if f.pull != nil {
-			f.pull.Close()
+		for _, s := range []*zmq.Socket{f.pull, f.router, f.pub} {
+			if s != nil {
+				s.Close()
+			}
 		}
-		f.router.Close()
-		f.pub.Close()
 	})
 	// Wait until the connection manager's subscription reached us, so no
 	// packet we publish is dropped.
@@ -105,7 +105,7 @@ func newFakeServer(t *testing.T, base, id string, withPull bool) *fakeServer {
 	return f
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +187,7 @@ func (f *fakeServer) send(p *zhttp.Packet) {
 	must(f.t, f.pub.Send(p.AppendPub(nil, "condure")))
 }
 
-func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+func dial(t testing.TB, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	must(t, err)
@@ -197,7 +197,7 @@ func dial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 }
 
 // readHead reads a response head (through the blank line).
-func readHead(t *testing.T, br *bufio.Reader) string {
+func readHead(t testing.TB, br *bufio.Reader) string {
 	t.Helper()
 	var sb strings.Builder
 	for {
@@ -212,7 +212,7 @@ func readHead(t *testing.T, br *bufio.Reader) string {
 	}
 }
 
-func readN(t *testing.T, br *bufio.Reader, n int) string {
+func readN(t testing.TB, br *bufio.Reader, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := io.ReadFull(br, b); err != nil {
@@ -221,7 +221,7 @@ func readN(t *testing.T, br *bufio.Reader, n int) string {
 	return string(b)
 }
 
-func expectEOF(t *testing.T, br *bufio.Reader) {
+func expectEOF(t testing.TB, br *bufio.Reader) {
 	t.Helper()
 	if b, err := br.ReadByte(); err != io.EOF {
 		t.Fatalf("expected close, got %q %v", b, err)
@@ -236,7 +236,7 @@ func hdr(kv ...string) zhttp.Headers {
 	return h
 }
 
-func check(t *testing.T, what string, got, want any) {
+func check(t testing.TB, what string, got, want any) {
 	t.Helper()
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("%s: got %q, want %q", what, got, want)
@@ -250,7 +250,7 @@ var testLogLevel = func() zerolog.Level {
 	return zerolog.InfoLevel
 }()
 
-func startReference(t *testing.T, path, base string) string {
+func startReference(t testing.TB, path, base string) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	must(t, err)
@@ -276,7 +276,7 @@ func startReference(t *testing.T, path, base string) string {
 
 // ours skips a test of deliberate behaviour of ours when running against
 // the reference condure.
-func ours(t *testing.T, why string) {
+func ours(t testing.TB, why string) {
 	t.Helper()
 	if os.Getenv("CONNMGR_REFERENCE") != "" {
 		t.Skip("differs from condure on purpose: " + why)

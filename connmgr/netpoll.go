@@ -3,6 +3,7 @@ package connmgr
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"syscall"
@@ -10,18 +11,73 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// waitReadable blocks until rc has data (or EOF/error) without holding a
-// buffer: the callback peeks one byte into its own stack array and lets the
-// runtime poller park the goroutine only while that would block. It peeks
-// again after every wake-up, because the poller can report a stale edge
-// (an event for bytes that were already read), and trusting it would leave
-// the caller blocked in Read holding a buffer.
-func waitReadable(rc syscall.RawConn) error {
-	return rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		return err != unix.EAGAIN && err != unix.EINTR // data, EOF or an error: let Read report it
-	})
+// ioLoop owns one epoll set. Connections register their descriptor in it
+// one-shot (EPOLLONESHOT) with the interest their state asks for (see
+// conn.rearm); the loop turns each readiness into an event posted to the
+// connection, which usually runs right here. The runtime's own poller
+// still has the descriptors too, but nothing of ours ever waits on it.
+type ioLoop struct {
+	s      *Server
+	epfd   int
+	wakefd int // eventfd: written to stop the loop
+}
+
+// wakeKey is the epoll data of the wake eventfd; connection serials
+// start at 1.
+const wakeKey = 0
+
+func newIOLoop(s *Server) (*ioLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeKey}); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return &ioLoop{s: s, epfd: epfd, wakefd: wakefd}, nil
+}
+
+// run waits for readiness until stop. Its thread blocks in epoll_wait,
+// which the runtime accounts as a syscall.
+func (l *ioLoop) run() {
+	events := make([]unix.EpollEvent, 256)
+	for {
+		n, err := unix.EpollWait(l.epfd, events, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			l.s.log.Error().Err(err).Msg("epoll_wait")
+			return
+		}
+		for i := range events[:n] {
+			ev := &events[i]
+			key := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+			if key == wakeKey {
+				return
+			}
+			if c := l.s.connBySerial(key); c != nil {
+				c.post(event{kind: evIO, mask: ev.Events}, nil)
+			}
+		}
+	}
+}
+
+func (l *ioLoop) stop() {
+	var one = [8]byte{1}
+	_, _ = unix.Write(l.wakefd, one[:])
+}
+
+func (l *ioLoop) close() {
+	unix.Close(l.epfd)
+	unix.Close(l.wakefd)
 }
 
 // listen opens a listener; TCP ones get SO_REUSEPORT so that several

@@ -1,6 +1,7 @@
 package connmgr
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -8,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
 	"github.com/pushpin-go/pushpin/proto/zhttp"
+	"github.com/pushpin-go/pushpin/proto/zmq"
 )
 
 func openFDs(t *testing.T) int {
@@ -82,6 +85,18 @@ func rawWrite(c rawClient, s string) (int, error) {
 
 func (c rawClient) close() { unix.Close(int(c)) }
 
+// rss is the process's resident set (bytes), for reports only: it also
+// counts the GC's headroom and the test's own client side.
+func rss(t *testing.T) float64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/statm")
+	must(t, err)
+	var size, res int64
+	_, err = fmt.Sscan(string(b), &size, &res)
+	must(t, err)
+	return float64(res * int64(os.Getpagesize()))
+}
+
 func memInUse() (heap, stack uint64) {
 	runtime.GC()
 	runtime.GC()
@@ -92,8 +107,9 @@ func memInUse() (heap, stack uint64) {
 
 // TestIdleConnectionCost opens N keep-alive connections, each after one
 // request, and reports the server-side memory per idle connection. It fails
-// if an idle connection costs more than a read buffer would alone, which
-// is what holding a buffer per idle connection would cost.
+// if idle connections own goroutines, or if one costs more than a read
+// buffer would alone, which is what holding a buffer per idle connection
+// would cost.
 func TestIdleConnectionCost(t *testing.T) {
 	ours(t, "measures this process")
 	const n = 2000
@@ -123,11 +139,102 @@ func TestIdleConnectionCost(t *testing.T) {
 	stack := (float64(s1) - float64(s0)) / n
 	t.Logf("per idle connection: heap %.0f B, stack %.0f B, total %.0f B; goroutines %.2f",
 		heap, stack, heap+stack, float64(g1-g0)/n)
-	if g1-g0 > n+10 {
-		t.Errorf("%d goroutines for %d idle connections", g1-g0, n)
+	if g1-g0 > 10 {
+		t.Errorf("%d more goroutines for %d idle connections: idle connections must not own goroutines", g1-g0, n)
 	}
 	if heap > float64(DefaultBufferSize)/2 {
 		t.Errorf("heap per idle connection %.0f B: buffers are being held", heap)
+	}
+}
+
+// hold opens a held stream on c: the server answers with a streaming
+// response head and a first chunk, which the client reads.
+func (c rawClient) hold(t *testing.T, f *fakeServer) string {
+	t.Helper()
+	if _, err := rawWrite(c, "GET /stream HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	p := f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Ext: zhttp.Ext{Multi: true}, Code: 200, HasCode: true, Reason: "OK",
+		HasHeaders: true, Body: []byte("start\n"), More: true})
+	want := "HTTP/1.1 200 OK\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nstart\n\r\n"
+	c.expect(t, want)
+	return p.ID
+}
+
+// expect reads exactly len(want) bytes and compares them.
+func (c rawClient) expect(t *testing.T, want string) {
+	t.Helper()
+	got := make([]byte, 0, len(want))
+	buf := make([]byte, len(want))
+	for len(got) < len(want) {
+		n, err := unix.Read(int(c), buf[:len(want)-len(got)])
+		if err == unix.EINTR {
+			continue
+		}
+		if n <= 0 {
+			t.Fatalf("read: %v after %d of %d bytes (%s)", err, len(got), len(want), clip(got))
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != want {
+		t.Fatalf("received %s, want %s", clip(got), clip([]byte(want)))
+	}
+}
+
+// clip shortens long test output.
+func clip(b []byte) string {
+	if len(b) <= 200 {
+		return fmt.Sprintf("%q", b)
+	}
+	return fmt.Sprintf("%q…(%d bytes)…%q", b[:100], len(b), b[len(b)-100:])
+}
+
+// TestHeldConnectionCost holds N streams (response head written, waiting
+// for published data) and reports the server-side memory and goroutines
+// per held connection. A held stream must not cost a goroutine: the count
+// may not grow with N.
+func TestHeldConnectionCost(t *testing.T) {
+	ours(t, "measures this process")
+	const n = 2000
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakehandler", true)
+	warm := rawDial(t, addr)
+	warm.hold(t, f)
+	warm.close()
+	// The warm-up stream's cancel; after it the server is back to baseline.
+	for f.later().Type != zhttp.Cancel {
+	}
+	var g0 int
+	waitUntil(t, 5*time.Second, func() error {
+		g0 = runtime.NumGoroutine()
+		return nil
+	})
+	h0, s0 := memInUse()
+	r0 := rss(t)
+	clients := make([]rawClient, 0, n)
+	defer func() {
+		for _, c := range clients {
+			c.close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c := rawDial(t, addr)
+		clients = append(clients, c)
+		c.hold(t, f)
+	}
+	time.Sleep(100 * time.Millisecond)
+	h1, s1 := memInUse()
+	g1 := runtime.NumGoroutine()
+	heap := (float64(h1) - float64(h0)) / n
+	stack := (float64(s1) - float64(s0)) / n
+	t.Logf("per held connection: heap %.0f B, stack %.0f B, total %.0f B; goroutines %.3f; process RSS %+.0f B",
+		heap, stack, heap+stack, float64(g1-g0)/n, (rss(t)-r0)/n)
+	if g1-g0 > 10 {
+		t.Errorf("%d more goroutines for %d held streams: held streams must not own goroutines", g1-g0, n)
+	}
+	if heap > float64(DefaultBufferSize)/2 {
+		t.Errorf("heap per held connection %.0f B: buffers are being held", heap)
 	}
 }
 
@@ -137,9 +244,15 @@ func TestConnectionsLeakNothing(t *testing.T) {
 	ours(t, "measures this process")
 	base, addr := startServer(t, nil)
 	f := newFakeServer(t, base, "fakeproxy", true)
-	warm := rawDial(t, addr)
-	warm.request(t, f, "warm")
-	warm.close()
+	// Warm up with a connection the server closes (EOF seen here means
+	// its descriptor is gone), so the baseline counts no warm-up fd.
+	wc, wbr := dial(t, addr)
+	_, _ = wc.Write([]byte("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"))
+	p := f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true})
+	readHead(t, wbr)
+	expectEOF(t, wbr)
+	wc.Close()
 	var g0, fd0 int
 	waitUntil(t, 5*time.Second, func() error {
 		g0, fd0 = runtime.NumGoroutine(), openFDs(t)
@@ -160,9 +273,10 @@ func TestConnectionsLeakNothing(t *testing.T) {
 			c.request(t, f, "x")
 		}
 	}
+	// Every connection accepted: our 1,000 client fds and the server's 1,000.
 	waitUntil(t, 5*time.Second, func() error {
-		if g := runtime.NumGoroutine(); g < g0+1000 {
-			return fmt.Errorf("%d goroutines, want ≥ %d", g, g0+1000)
+		if fd := openFDs(t); fd < fd0+2000 {
+			return fmt.Errorf("%d fds, want ≥ %d", fd, fd0+2000)
 		}
 		return nil
 	})
@@ -198,4 +312,68 @@ func waitUntil(t *testing.T, d time.Duration, fn func() error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestShutdownLeavesNothing stops a server holding idle and held
+// connections: Run returns, every client sees its connection closed, and
+// goroutines and fds return to what they were before the server started.
+func TestShutdownLeavesNothing(t *testing.T) {
+	ours(t, "measures this process")
+	// The ZeroMQ context (its threads and their fds) lives as long as the
+	// process: make sure it exists before the baseline.
+	z, zerr := zmq.New(zmq.Pub, zmq.Options{})
+	must(t, zerr)
+	z.Close()
+	g0, fd0 := runtime.NumGoroutine(), openFDs(t)
+	base := "ipc://" + t.TempDir() + "/c"
+	s, err := New(Config{Listen: []Listen{{Addr: "127.0.0.1:0", Stream: true}}, ZClient: []string{base}},
+		zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel))
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	<-s.Ready()
+	addr := s.Addrs()[0].String()
+	f := newFakeServer(t, base, "fakehandler", true)
+	var clients []rawClient
+	for i := 0; i < 100; i++ {
+		c := rawDial(t, addr)
+		clients = append(clients, c)
+		if i%2 == 0 {
+			c.hold(t, f)
+		} else {
+			c.request(t, f, "idle")
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		must(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	for _, c := range clients {
+		var b [64]byte
+		for {
+			n, err := unix.Read(int(c), b[:])
+			if err == unix.EINTR {
+				continue
+			}
+			if n != 0 || err != nil {
+				t.Fatalf("client: read %d, %v; want EOF", n, err)
+			}
+			break
+		}
+		c.close()
+	}
+	f.pull.Close()
+	f.router.Close()
+	f.pub.Close()
+	f.pull, f.router, f.pub = nil, nil, nil
+	waitUntil(t, 5*time.Second, func() error {
+		if g, fd := runtime.NumGoroutine(), openFDs(t); g > g0 || fd > fd0 {
+			return fmt.Errorf("goroutines %d (before %d), fds %d (before %d)", g, g0, fd, fd0)
+		}
+		return nil
+	})
 }

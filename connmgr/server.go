@@ -2,8 +2,11 @@
 // client HTTP/1.x connections and carries each request to the proxy as a
 // zhttp client session, wire-compatible with condure so that Pushpin's
 // proxy and handler (or ours) work behind it. It is built for many mostly
-// idle connections: an idle connection holds no buffer (see netpoll.go and
-// conn.go); GOROUTINES.md says which goroutine owns what.
+// idle connections and large fan-outs: an idle or held connection owns no
+// goroutine and no buffer (event-driven on a connmgr-owned epoll set, see
+// conn.go and netpoll.go), and a data packet for many sessions (list-form
+// id, ext.multi-data) is framed once and written by a few workers
+// (dispatch.go). GOROUTINES.md says which goroutine owns what.
 package connmgr
 
 import (
@@ -12,15 +15,16 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 
 	"github.com/pushpin-go/pushpin/connmgr/internal/http1"
-	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
 
@@ -35,6 +39,8 @@ type Server struct {
 	push    *zmq.Sender
 	routerQ chan routed
 	done    chan struct{} // closed when Run is stopping
+	workers []chan job
+	loops   []*ioLoop
 
 	sessions [nShards]sessionShard
 	conns    [nShards]connShard
@@ -42,6 +48,7 @@ type Server struct {
 	connSeq  atomic.Uint64
 	idSeq    atomic.Uint64
 	bufs     sync.Pool // *[]byte of cfg.BufferSize
+	small    sync.Pool // *[]byte of smallOut
 	connWG   sync.WaitGroup
 
 	ready chan struct{} // closed once sockets and listeners are open
@@ -61,7 +68,7 @@ type sessionShard struct {
 
 type connShard struct {
 	mu sync.Mutex
-	m  map[*conn]struct{}
+	m  map[uint64]*conn // by serial
 }
 
 // New validates cfg; nothing opens before Run.
@@ -76,10 +83,15 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		lim: http1.Limits{MaxHead: cfg.BufferSize, MaxHeaders: 64}}
 	for i := range s.sessions {
 		s.sessions[i].m = map[string]*session{}
-		s.conns[i].m = map[*conn]struct{}{}
+		s.conns[i].m = map[uint64]*conn{}
 	}
 	size := cfg.BufferSize
 	s.bufs.New = func() any { b := make([]byte, size); return &b }
+	s.small.New = func() any { b := make([]byte, smallOut); return &b }
+	n := min(max(runtime.GOMAXPROCS(0), 1), maxWorkers)
+	for range n {
+		s.workers = append(s.workers, make(chan job, 4096))
+	}
 	return s, nil
 }
 
@@ -161,7 +173,7 @@ func (s *Server) openSockets() (push, router, sub *zmq.Socket, err error) {
 }
 
 // Run opens the sockets and listeners and serves until ctx ends, then
-// closes every client connection and waits for their goroutines.
+// closes every client connection and stops its goroutines.
 func (s *Server) Run(ctx context.Context) error {
 	var lns []net.Listener
 	closeAll := func() {
@@ -186,43 +198,63 @@ func (s *Server) Run(ctx context.Context) error {
 	if len(lns) == 0 {
 		return ErrNoListener
 	}
+	for range len(s.workers) {
+		l, err := newIOLoop(s)
+		if err != nil {
+			closeAll()
+			s.closeLoops()
+			return err
+		}
+		s.loops = append(s.loops, l)
+	}
 	push, router, sub, err := s.openSockets()
 	if err != nil {
 		closeAll()
+		s.closeLoops()
 		return err
 	}
 	s.push = zmq.NewSender(push, 10000, func(_ [][]byte, err error) {
 		s.log.Debug().Err(err).Msg("dropping first packet")
 	})
-	var wg sync.WaitGroup
-	run := func(f func()) {
+	var wg, loopWG, acceptWG sync.WaitGroup
+	run := func(wg *sync.WaitGroup, f func()) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	}
 	zctx, zcancel := context.WithCancel(context.Background())
-	run(func() { s.push.Run(zctx) })
-	run(func() { s.routerLoop(zctx, router) })
-	run(func() {
+	run(&wg, func() { s.push.Run(zctx) })
+	run(&wg, func() { s.routerLoop(zctx, router) })
+	for _, ch := range s.workers {
+		run(&wg, func() { s.worker(ch) })
+	}
+	run(&wg, func() {
 		zmq.RecvLoop(zctx, sub, s.dispatch, func(err error) { s.log.Warn().Err(err).Msg("zhttp in") })
+		for _, ch := range s.workers {
+			close(ch)
+		}
 	})
-	run(func() { s.sweepLoop(zctx) })
+	run(&wg, func() { s.sweepLoop(zctx) })
+	for _, l := range s.loops {
+		run(&loopWG, l.run)
+	}
 	for _, ln := range lns {
-		run(func() { s.acceptLoop(ln) })
+		run(&acceptWG, func() { s.acceptLoop(ln) })
 	}
 	close(s.ready)
-	s.log.Info().Str("id", s.cfg.ID).Msg("started")
+	s.log.Info().Str("id", s.cfg.ID).Int("workers", len(s.workers)).Msg("started")
 	<-ctx.Done()
 	closeAll()
+	acceptWG.Wait()
 	close(s.done)
-	for i := range s.conns {
-		sh := &s.conns[i]
-		sh.mu.Lock()
-		for c := range sh.m {
-			c.nc.Close()
-		}
-		sh.mu.Unlock()
+	for _, c := range s.allConns() {
+		c.post(event{kind: evShutdown}, nil)
 	}
 	s.connWG.Wait()
+	for _, l := range s.loops {
+		l.stop()
+	}
+	loopWG.Wait()
+	s.closeLoops()
 	zcancel()
 	wg.Wait()
 	for _, l := range s.cfg.Listen {
@@ -232,6 +264,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info().Msg("stopped")
 	return nil
+}
+
+func (s *Server) closeLoops() {
+	for _, l := range s.loops {
+		l.close()
+	}
+	s.loops = nil
 }
 
 func (s *Server) acceptLoop(ln net.Listener) {
@@ -258,25 +297,44 @@ func (s *Server) acceptLoop(ln net.Listener) {
 		}
 		sh := &s.conns[c.serial%nShards]
 		sh.mu.Lock()
-		select {
-		case <-s.done:
-			sh.mu.Unlock()
-			nc.Close()
-			return
-		default:
-		}
-		sh.m[c] = struct{}{}
+		sh.m[c.serial] = c
 		s.nconns.Add(1)
 		s.connWG.Add(1)
 		sh.mu.Unlock()
-		go c.serve()
+		c.touch()
+		// The request is often there already: read it now rather than
+		// after a round through the epoll set.
+		c.post(event{kind: evIO, mask: unix.EPOLLIN}, nil)
 	}
+}
+
+func (s *Server) connBySerial(serial uint64) *conn {
+	sh := &s.conns[serial%nShards]
+	sh.mu.Lock()
+	c := sh.m[serial]
+	sh.mu.Unlock()
+	return c
+}
+
+// allConns is a snapshot of the open connections (events must not be
+// posted under a shard lock: a handler may close the connection).
+func (s *Server) allConns() []*conn {
+	var out []*conn
+	for i := range s.conns {
+		sh := &s.conns[i]
+		sh.mu.Lock()
+		for _, c := range sh.m {
+			out = append(out, c)
+		}
+		sh.mu.Unlock()
+	}
+	return out
 }
 
 func (s *Server) forgetConn(c *conn) {
 	sh := &s.conns[c.serial%nShards]
 	sh.mu.Lock()
-	delete(sh.m, c)
+	delete(sh.m, c.serial)
 	sh.mu.Unlock()
 	s.nconns.Add(-1)
 	s.connWG.Done()
@@ -315,50 +373,5 @@ func (s *Server) routerLoop(ctx context.Context, sock *zmq.Socket) {
 				break
 			}
 		}
-	}
-}
-
-// dispatch hands a server packet ("<id> T…") to its session. It runs on
-// the SUB goroutine and never blocks: a session whose inbox is full loses
-// the packet and then cancels on the sequence gap.
-func (s *Server) dispatch(msg [][]byte) {
-	_, m, err := zhttp.SplitPub(msg[0])
-	if err != nil {
-		s.log.Warn().Err(err).Msg("bad frame from server")
-		return
-	}
-	p, err := zhttp.ParseMessage(m)
-	if err != nil {
-		s.log.Warn().Err(err).Msg("bad packet from server")
-		return
-	}
-	now := time.Now().UnixNano()
-	if len(p.IDs) == 0 {
-		s.deliver(p, now)
-		return
-	}
-	for _, x := range p.IDs {
-		q := *p
-		q.IDs, q.ID, q.Seq, q.HasSeq = nil, x.ID, x.Seq, true
-		s.deliver(&q, now)
-	}
-}
-
-func (s *Server) deliver(p *zhttp.Packet, now int64) {
-	ss := s.lookup(p.ID)
-	if ss == nil {
-		if p.Type != zhttp.Cancel && p.Type != zhttp.Error {
-			s.log.Debug().Str("id", p.ID).Str("type", string(p.Type)).Msg("packet for unknown session")
-		}
-		return
-	}
-	ss.lastIn.Store(now)
-	if e := s.log.Trace(); e.Enabled() {
-		e.Str("id", p.ID).Int64("seq", p.Seq).Str("type", string(p.Type)).Msg("packet from server")
-	}
-	select {
-	case ss.inbox <- p:
-	default:
-		s.log.Warn().Str("id", p.ID).Msg("session inbox full; dropping packet")
 	}
 }

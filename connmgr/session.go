@@ -9,21 +9,23 @@ import (
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
 
-// expirePacket is put in a session's inbox by the sweeper when the server
-// has been silent for longer than the session timeout.
-var expirePacket = &zhttp.Packet{Type: "expire"}
+// ourExt is the ext of every packet we send: we accept list-form ids on
+// any packet (multi), data packets included (multi-data, our extension:
+// one body for many sessions).
+var ourExt = zhttp.Ext{Multi: true, MultiData: true}
 
-// session is one request carried as a zhttp client session. The connection
-// goroutine owns it; the SUB goroutine only feeds inbox and lastIn; the
-// sweeper reads the fields under mu to send batched keep-alives.
+// session is one request carried as a zhttp client session. Its
+// connection's runner owns it; workers only read id and c and store
+// lastIn; the sweeper and the credit batches read the fields under mu.
 type session struct {
 	id      string
-	inbox   chan *zhttp.Packet
+	c       *conn
 	lastIn  atomic.Int64 // unix ns of the last packet from the server
 	lastOut atomic.Int64 // unix ns of the last packet to the server
 
 	mu sync.Mutex
-	// Guarded by mu; written only by the owner (the sweeper reads them).
+	// Guarded by mu; written only by the runner, which may read them
+	// without it.
 	to      string // server identity in the most recent `from`
 	outSeq  int64
 	multi   bool // the server accepts list-form ids
@@ -34,7 +36,7 @@ type session struct {
 func (s *Server) newSession(c *conn) *session {
 	n := s.idSeq.Add(1) - 1
 	id := s.cfg.SessionPrefix + "-" + strconv.FormatUint(c.serial, 10) + "-" + strconv.FormatUint(n, 16)
-	ss := &session{id: id, inbox: make(chan *zhttp.Packet, 64), outSeq: 1}
+	ss := &session{id: id, c: c, outSeq: 1}
 	now := time.Now().UnixNano()
 	ss.lastIn.Store(now)
 	ss.lastOut.Store(now)
@@ -45,11 +47,16 @@ func (s *Server) newSession(c *conn) *session {
 // for the ROUTER. ss.mu is held, so seqs reach the socket in order.
 func (s *Server) stampLocked(ss *session, p *zhttp.Packet) {
 	p.From, p.ID, p.IDs, p.Seq, p.HasSeq = s.cfg.ID, ss.id, nil, ss.outSeq, true
-	p.Ext.Multi = true
+	p.Ext = ourExt
 	ss.outSeq++
 	ss.lastOut.Store(time.Now().UnixNano())
+	s.route(ss.to, p.AppendMessage(nil))
+}
+
+// route queues a message for the ROUTER (unless Run is stopping).
+func (s *Server) route(to string, msg []byte) {
 	select {
-	case s.routerQ <- routed{to: ss.to, msg: p.AppendMessage(nil)}:
+	case s.routerQ <- routed{to: to, msg: msg}:
 	case <-s.done:
 	}
 }

@@ -7,28 +7,37 @@ import (
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
 
-// maxBatch bounds the ids in one list-form keep-alive (Pushpin uses 128).
+// maxBatch bounds the ids in one list-form keep-alive or credit (Pushpin
+// uses 128).
 const maxBatch = 128
 
 // sweepLoop sends keep-alives (every cfg.KeepAlive per session, batched per
-// server toward servers that accept list-form ids) and expires sessions the
-// server has not spoken to for cfg.SessionTimeout.
+// server toward servers that accept list-form ids), expires sessions the
+// server has not spoken to for cfg.SessionTimeout, and ends connections
+// whose client was inactive past their deadline (cfg.StreamTimeout).
 func (s *Server) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.Sweep)
 	defer t.Stop()
-	var due []*session
-	batches := map[string][]*session{}
+	var sw sweeper
+	sw.batches = map[string][]*session{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			due = s.sweep(now, due[:0], batches)
+			s.sweep(now, &sw)
 		}
 	}
 }
 
-func (s *Server) sweep(now time.Time, due []*session, batches map[string][]*session) []*session {
+// sweeper is the sweep's reused scratch.
+type sweeper struct {
+	due, expired []*session
+	late         []*conn
+	batches      map[string][]*session
+}
+
+func (s *Server) sweep(now time.Time, sw *sweeper) {
 	n := now.UnixNano()
 	kaBefore, expBefore := n-int64(s.cfg.KeepAlive), n-int64(s.cfg.SessionTimeout)
 	for i := range s.sessions {
@@ -36,19 +45,33 @@ func (s *Server) sweep(now time.Time, due []*session, batches map[string][]*sess
 		sh.mu.RLock()
 		for _, ss := range sh.m {
 			if ss.lastIn.Load() < expBefore {
-				select {
-				case ss.inbox <- expirePacket:
-				default: // full: next sweep
-				}
+				sw.expired = append(sw.expired, ss)
 				continue
 			}
 			if ss.lastOut.Load() < kaBefore {
-				due = append(due, ss)
+				sw.due = append(sw.due, ss)
 			}
 		}
 		sh.mu.RUnlock()
 	}
-	for _, ss := range due {
+	for i := range s.conns {
+		sh := &s.conns[i]
+		sh.mu.Lock()
+		for _, c := range sh.m {
+			if d := c.deadline.Load(); d != 0 && d <= n {
+				sw.late = append(sw.late, c)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	// Posted outside the shard locks: the handlers close connections.
+	for _, ss := range sw.expired {
+		ss.c.post(event{kind: evExpire, ss: ss}, nil)
+	}
+	for _, c := range sw.late {
+		c.post(event{kind: evTimeout}, nil)
+	}
+	for _, ss := range sw.due {
 		ss.mu.Lock()
 		if ss.closed || ss.to == "" || ss.handoff {
 			ss.mu.Unlock()
@@ -61,30 +84,36 @@ func (s *Server) sweep(now time.Time, due []*session, batches map[string][]*sess
 		}
 		to := ss.to
 		ss.mu.Unlock()
-		batches[to] = append(batches[to], ss)
+		sw.batches[to] = append(sw.batches[to], ss)
 	}
-	for to, list := range batches {
+	for to, list := range sw.batches {
 		for len(list) > 0 {
 			k := min(len(list), maxBatch)
 			s.sendBatch(to, list[:k])
 			list = list[k:]
 		}
-		delete(batches, to)
+		delete(sw.batches, to)
 	}
-	clear(due)
-	return due
+	clear(sw.due)
+	clear(sw.expired)
+	clear(sw.late)
+	sw.due, sw.expired, sw.late = sw.due[:0], sw.expired[:0], sw.late[:0]
 }
 
 // sendBatch sends one list-form keep-alive for sessions of server to. The
 // sessions stay locked until the packet is queued, so no packet of theirs
-// with a later seq can overtake it. Only the sweeper holds more than one
-// session lock, so this cannot deadlock.
+// with a later seq can overtake it. It only TryLocks (a busy session gets
+// its keep-alive at the next sweep): workers hold several session locks
+// too while they batch credits, and a blocking lock here could close a
+// cycle with one of them.
 func (s *Server) sendBatch(to string, list []*session) {
-	p := &zhttp.Packet{From: s.cfg.ID, Type: zhttp.KeepAlive, Ext: zhttp.Ext{Multi: true}}
+	p := &zhttp.Packet{From: s.cfg.ID, Type: zhttp.KeepAlive, Ext: ourExt}
 	locked := list[:0]
 	now := time.Now().UnixNano()
 	for _, ss := range list {
-		ss.mu.Lock()
+		if !ss.mu.TryLock() {
+			continue
+		}
 		if ss.closed || ss.to != to || ss.handoff {
 			ss.mu.Unlock()
 			continue
@@ -95,10 +124,7 @@ func (s *Server) sendBatch(to string, list []*session) {
 		locked = append(locked, ss)
 	}
 	if len(p.IDs) > 0 {
-		select {
-		case s.routerQ <- routed{to: to, msg: p.AppendMessage(nil)}:
-		case <-s.done:
-		}
+		s.route(to, p.AppendMessage(nil))
 	}
 	for _, ss := range locked {
 		ss.mu.Unlock()

@@ -1,0 +1,126 @@
+package connmgr
+
+import (
+	"time"
+
+	"github.com/pushpin-go/pushpin/connmgr/internal/http1"
+	"github.com/pushpin-go/pushpin/proto/zhttp"
+)
+
+// job is one server packet for the sessions of one worker: the packet's
+// own id, or this worker's part of its list-form id.
+type job struct {
+	p     *zhttp.Packet
+	ids   []zhttp.IDSeq // nil: p.ID (p.Seq)
+	chunk []byte        // p's body framed as one chunk (see chunkWire), or nil
+	now   int64
+}
+
+// workerOf maps a session id to its worker. Every packet of a session
+// goes through the same worker, in order.
+func (s *Server) workerOf(id string) int { return int(shardOf(id)) % len(s.workers) }
+
+// dispatch hands a server packet ("<id> T…") to the workers of its
+// sessions. It runs on the SUB goroutine. A data packet's chunked framing
+// is computed here, once for every session it goes to; the packet itself
+// is shared, never copied.
+func (s *Server) dispatch(msg [][]byte) {
+	_, m, err := zhttp.SplitPub(msg[0])
+	if err != nil {
+		s.log.Warn().Err(err).Msg("bad frame from server")
+		return
+	}
+	p, err := zhttp.ParseMessage(m)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("bad packet from server")
+		return
+	}
+	j := job{p: p, now: time.Now().UnixNano()}
+	if p.Type == zhttp.Data && len(p.Body) > 0 && len(p.IDs) > 1 {
+		// Framed once for all the sessions; a packet for one session is
+		// written from its body as it is (no copy).
+		j.chunk = chunkWire(p)
+	}
+	nw := len(s.workers)
+	if len(p.IDs) == 0 {
+		s.workers[s.workerOf(p.ID)] <- j
+		return
+	}
+	if nw == 1 {
+		j.ids = p.IDs
+		s.workers[0] <- j
+		return
+	}
+	// Split the list by worker into one array, each worker's part contiguous.
+	var counts [maxWorkers + 1]int
+	for i := range p.IDs {
+		counts[s.workerOf(p.IDs[i].ID)+1]++
+	}
+	for w := 1; w <= nw; w++ {
+		counts[w] += counts[w-1]
+	}
+	parts := make([]zhttp.IDSeq, len(p.IDs))
+	next := counts
+	for _, x := range p.IDs {
+		w := s.workerOf(x.ID)
+		parts[next[w]] = x
+		next[w]++
+	}
+	for w := 0; w < nw; w++ {
+		if counts[w+1] > counts[w] {
+			j.ids = parts[counts[w]:counts[w+1]]
+			s.workers[w] <- j
+		}
+	}
+}
+
+// chunkWire is what a streaming (chunked) response writes for data packet
+// p: the size line, the body, CRLF, and the last chunk if p ends the
+// body. One contiguous buffer, so each session's write is one plain
+// write of shared bytes.
+func chunkWire(p *zhttp.Packet) []byte {
+	b := make([]byte, 0, 16+len(p.Body)+2+len(http1.LastChunk))
+	b = http1.AppendChunkHeader(b, len(p.Body))
+	b = append(b, p.Body...)
+	b = append(b, http1.CRLF...)
+	if !p.More {
+		b = append(b, http1.LastChunk...)
+	}
+	return b
+}
+
+// maxWorkers bounds the delivery workers (one per CPU, up to this).
+const maxWorkers = 16
+
+// worker applies server packets to their sessions' connections. A
+// connection that is not running runs the packet right here (writing to
+// the client without blocking); one that is gets it queued. Credits
+// returned by the connections it ran go out batched after each job.
+func (s *Server) worker(ch <-chan job) {
+	rt := &runCtx{batch: &creditBatch{s: s}}
+	for j := range ch {
+		if j.ids == nil {
+			s.deliver(j.p.ID, j.p.Seq, j.p.HasSeq, &j, rt)
+		} else {
+			for _, x := range j.ids {
+				s.deliver(x.ID, x.Seq, true, &j, rt)
+			}
+		}
+		rt.batch.flush()
+	}
+}
+
+func (s *Server) deliver(id string, seq int64, hasSeq bool, j *job, rt *runCtx) {
+	ss := s.lookup(id)
+	if ss == nil {
+		if j.p.Type != zhttp.Cancel && j.p.Type != zhttp.Error {
+			s.log.Debug().Str("id", id).Str("type", string(j.p.Type)).Msg("packet for unknown session")
+		}
+		return
+	}
+	ss.lastIn.Store(j.now)
+	if e := s.log.Trace(); e.Enabled() {
+		e.Str("id", id).Int64("seq", seq).Str("type", string(j.p.Type)).Msg("packet from server")
+	}
+	ss.c.post(event{kind: evPacket, ss: ss, d: delivery{p: j.p, seq: seq, hasSeq: hasSeq, chunk: j.chunk}}, rt)
+}
