@@ -226,6 +226,7 @@ func (p *respParser) endSize() {
 
 // text cuts body bytes into lines. A line that arrives whole is handed to
 // the sink straight from b; only a line split across reads is copied.
+// Lines longer than lineMax are dropped however they arrive.
 func (p *respParser) text(b []byte, sink lineSink) {
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
@@ -236,7 +237,9 @@ func (p *respParser) text(b []byte, sink lineSink) {
 		switch {
 		case p.overflow:
 		case p.lineLen == 0:
-			sink.bodyLine(b[:i])
+			if i <= lineMax {
+				sink.bodyLine(b[:i])
+			}
 		default:
 			p.keep(b[:i])
 			if !p.overflow {
