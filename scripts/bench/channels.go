@@ -88,6 +88,6 @@ func scenChannels(e *env) error {
 	if span := fin.LastMsg.Sub(start); fin.Counts.Delivered > 0 && span > 0 {
 		e.set(name, "delivered items/s (end to end)", "%.0f", higherBetter, float64(fin.Counts.Delivered)/span.Seconds())
 	}
-	e.setFinish(name, fin, k, false)
+	e.setFinish(name, open, fin, k, false)
 	return nil
 }

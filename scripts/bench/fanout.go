@@ -64,6 +64,6 @@ func scenFanout(e *env, r fanoutRun) error {
 	if reached < open.Held {
 		e.set(name, "subscribers reached by probe", "%.0f", higherBetter, float64(reached))
 	}
-	e.setFinish(name, fin, k, true)
+	e.setFinish(name, open, fin, k, true)
 	return nil
 }

@@ -171,6 +171,7 @@ type openResult struct {
 	FirstErr              string
 	OpenLat               *hist
 	Elapsed               time.Duration
+	CPU                   time.Duration // the workers' CPU time up to here
 }
 
 func mergeOpen(replies []wireReply) (openResult, error) {
@@ -191,6 +192,7 @@ func mergeOpen(replies []wireReply) (openResult, error) {
 			return r, fmt.Errorf("open: %w", err)
 		}
 		r.OpenLat.merge(h)
+		r.CPU += time.Duration(o.CPUNs)
 	}
 	return r, nil
 }
@@ -222,7 +224,7 @@ type finishResult struct {
 	SeqWithin []uint64
 	SeqCount  []uint64
 	LastMsg   time.Time
-	CPU       time.Duration // the workers' CPU time
+	CPU, Sys  time.Duration // the workers' CPU time, and its system part
 	LoopErr   string
 }
 
@@ -266,6 +268,7 @@ func mergeFinish(replies []wireReply) (finishResult, error) {
 		}
 		last = max(last, x.LastMsgNs)
 		r.CPU += time.Duration(x.CPUNs)
+		r.Sys += time.Duration(x.SysNs)
 		if r.LoopErr == "" {
 			r.LoopErr = x.LoopErr
 		}

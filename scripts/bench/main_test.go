@@ -22,7 +22,7 @@ func testClientOpts(t *testing.T, perWorker int) clientOpts {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return clientOpts{Exe: exe, PerWorker: perWorker, PerSrc: 16000, OpenTimeout: 5 * time.Second, Reach: time.Second}
+	return clientOpts{Exe: exe, PerWorker: perWorker, PerSrc: 10000, OpenTimeout: 5 * time.Second, Reach: time.Second}
 }
 
 // waitStatus polls the fleet until ok, failing after 10 s.

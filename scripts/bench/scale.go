@@ -57,7 +57,7 @@ func scenScale(e *env) error {
 	if reached < open.Held {
 		e.set(name, "subscribers reached by probe", "%.0f", higherBetter, float64(reached))
 	}
-	e.setFinish(name, fin, k, true)
+	e.setFinish(name, open, fin, k, true)
 	if k <= 5 {
 		for s, d := range fin.SeqMax {
 			e.set(name, fmt.Sprintf("message %d: slowest delivery (ms)", s+1), "%.1f", lowerBetter, float64(d)/1e6)

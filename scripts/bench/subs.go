@@ -125,7 +125,7 @@ func (e *env) publishSeries(k int, interval time.Duration, publish func(seq int,
 
 // setFinish adds the rows every delivery scenario has: latency, how fast
 // each message reached everybody, the counts, and the tool's own cost.
-func (e *env) setFinish(name string, fin finishResult, k int, perMessage bool) {
+func (e *env) setFinish(name string, open openResult, fin finishResult, k int, perMessage bool) {
 	e.setLatency(name, "publish→receive", fin.Lat.summary())
 	if perMessage {
 		if reach := medianReach(fin, fin.Counts.Receivers); reach >= 0 {
@@ -143,7 +143,14 @@ func (e *env) setFinish(name string, fin finishResult, k int, perMessage bool) {
 	}
 	e.setDelivery(name, t)
 	e.set(name, "connections closed by target", "%.0f", lowerBetter, float64(fin.Ended))
+	// The tool's own cost, to show it is small next to the target's: the
+	// receiving part (probes, messages, status polls, closing) per delivery.
 	e.set(name, "load tool CPU, client workers (s)", "%.1f", neutral, fin.CPU.Seconds())
+	if t.Delivered > 0 {
+		e.set(name, "load tool CPU per delivery (µs)", "%.1f", neutral, float64(fin.CPU-open.CPU)/float64(t.Delivered)/1e3)
+	}
+	e.log.Info().Str("scenario", name).Dur("cpu", fin.CPU.Round(time.Millisecond)).Dur("sys", fin.Sys.Round(time.Millisecond)).
+		Dur("opening", open.CPU.Round(time.Millisecond)).Msg("client workers' CPU")
 	if fin.LoopErr != "" {
 		e.rep.note(e.target, name, "client event loop stopped early: "+fin.LoopErr)
 	}

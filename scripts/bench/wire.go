@@ -59,6 +59,7 @@ type openReply struct {
 	Skipped  int      `json:"skipped"` // not tried after the failure limit
 	FirstErr string   `json:"first_err,omitempty"`
 	OpenLat  wireHist `json:"open_lat"` // open to "ok" received
+	CPUNs    int64    `json:"cpu_ns"`   // the worker's CPU time so far
 }
 
 type statusReply struct {
@@ -77,6 +78,7 @@ type finishReply struct {
 	SeqCount  []uint64 `json:"seq_count"`  // per message: deliveries
 	LastMsgNs int64    `json:"last_msg"`   // unix ns of the latest numbered message
 	CPUNs     int64    `json:"cpu_ns"`     // the worker's user+system time
+	SysNs     int64    `json:"sys_ns"`     // of which system (loopback TCP runs in the sender's syscalls)
 	LoopErr   string   `json:"loop_err,omitempty"`
 }
 

@@ -129,8 +129,8 @@ func TestSrcPoolHandsOutFreshAddresses(t *testing.T) {
 			seen[a] = true
 		}
 	}
-	o := clientOpts{PerSrc: 16000}
-	if o.srcsFor(1) != 1 || o.srcsFor(16000) != 1 || o.srcsFor(16001) != 2 || o.srcsFor(100000) != 7 {
+	o := clientOpts{PerSrc: 10000}
+	if o.srcsFor(1) != 1 || o.srcsFor(10000) != 1 || o.srcsFor(10001) != 2 || o.srcsFor(100000) != 10 {
 		t.Fatal("srcsFor")
 	}
 }

@@ -120,7 +120,17 @@ func (w *worker) open(o *openCmd) (*openReply, error) {
 		lat.merge(l.openLat)
 	}
 	r.OpenLat = lat.wire()
+	r.CPUNs, _ = cpuTime()
 	return r, nil
+}
+
+// cpuTime is the process's user+system CPU time and the system part, in ns.
+func cpuTime() (total, sys int64) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0, 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano(), ru.Stime.Nano()
 }
 
 func (w *worker) status() *statusReply {
@@ -176,9 +186,6 @@ func (w *worker) finish() *finishReply {
 		l.shut()
 	}
 	r.Lat = lat.wire()
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		r.CPUNs = ru.Utime.Nano() + ru.Stime.Nano()
-	}
+	r.CPUNs, r.SysNs = cpuTime()
 	return r
 }
