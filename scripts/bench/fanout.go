@@ -20,9 +20,13 @@ func scenFanout(e *env, r fanoutRun) error {
 	interval := e.opt.intervalFor(n)
 	name := fmt.Sprintf("fanout %s %d×%d @%v", r.Mode, n, k, interval)
 	if r.Mode == "ws" {
-		// Our proxy has no WebSocket yet, and the tool no WebSocket client
-		// and WebSocket-over-HTTP backend: nothing to compare.
-		e.rep.text(e.target, name, "status", "not measured: WebSocket not implemented yet")
+		// Our proxy has no WebSocket yet, so the tool has no WebSocket client
+		// or WebSocket-over-HTTP backend either: nothing to compare.
+		msg := "not measured: WebSocket not implemented yet"
+		if e.target == targetPushpin {
+			msg = "not measured: no WebSocket load in the tool yet"
+		}
+		e.rep.text(e.target, name, "status", msg)
 		return nil
 	}
 	ch := "fan-" + r.Mode

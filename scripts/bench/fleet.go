@@ -87,7 +87,8 @@ func startFleet(ctx context.Context, spec fleetSpec, o clientOpts, log zerolog.L
 		share := w.to - w.from
 		loops := o.Loops
 		if loops <= 0 {
-			loops = 1 + min(share/5000, 1)
+			// Fewer, busier loops batch more deliveries per wake-up.
+			loops = 1 + min(share/10001, 1)
 		}
 		return wireCmd{Op: opOpen, Open: &openCmd{
 			Addr: spec.Addr, Srcs: spec.Srcs, Path: spec.Path, From: w.from, To: w.to,
@@ -225,6 +226,8 @@ type finishResult struct {
 	SeqCount  []uint64
 	LastMsg   time.Time
 	CPU, Sys  time.Duration // the workers' CPU time, and its system part
+	RecvCPU   time.Duration // CPU time up to closing the connections
+	Probes    int64
 	LoopErr   string
 }
 
@@ -268,6 +271,8 @@ func mergeFinish(replies []wireReply) (finishResult, error) {
 		}
 		last = max(last, x.LastMsgNs)
 		r.CPU += time.Duration(x.CPUNs)
+		r.RecvCPU += time.Duration(x.RecvCPUNs)
+		r.Probes += x.Probes
 		r.Sys += time.Duration(x.SysNs)
 		if r.LoopErr == "" {
 			r.LoopErr = x.LoopErr

@@ -143,11 +143,12 @@ func (e *env) setFinish(name string, open openResult, fin finishResult, k int, p
 	}
 	e.setDelivery(name, t)
 	e.set(name, "connections closed by target", "%.0f", lowerBetter, float64(fin.Ended))
-	// The tool's own cost, to show it is small next to the target's: the
-	// receiving part (probes, messages, status polls, closing) per delivery.
+	// The tool's own cost, to show it is small next to the target's: all of
+	// it, and the receiving part (after the opens, before the closes) per
+	// line received, probes included.
 	e.set(name, "load tool CPU, client workers (s)", "%.1f", neutral, fin.CPU.Seconds())
-	if t.Delivered > 0 {
-		e.set(name, "load tool CPU per delivery (µs)", "%.1f", neutral, float64(fin.CPU-open.CPU)/float64(t.Delivered)/1e3)
+	if lines := int64(t.Delivered+t.Dups+t.Bogus) + fin.Probes; lines > 0 {
+		e.set(name, "load tool CPU per delivery (µs)", "%.1f", neutral, float64(fin.RecvCPU-open.CPU)/float64(lines)/1e3)
 	}
 	e.log.Info().Str("scenario", name).Dur("cpu", fin.CPU.Round(time.Millisecond)).Dur("sys", fin.Sys.Round(time.Millisecond)).
 		Dur("opening", open.CPU.Round(time.Millisecond)).Msg("client workers' CPU")

@@ -73,12 +73,14 @@ type finishReply struct {
 	Counts    counts   `json:"counts"`
 	Ended     int64    `json:"ended"`
 	Lat       wireHist `json:"lat"`
-	SeqMax    []int64  `json:"seq_max"`    // per message: slowest delivery, ns
-	SeqWithin []uint64 `json:"seq_within"` // per message: deliveries within reach
-	SeqCount  []uint64 `json:"seq_count"`  // per message: deliveries
-	LastMsgNs int64    `json:"last_msg"`   // unix ns of the latest numbered message
-	CPUNs     int64    `json:"cpu_ns"`     // the worker's user+system time
-	SysNs     int64    `json:"sys_ns"`     // of which system (loopback TCP runs in the sender's syscalls)
+	SeqMax    []int64  `json:"seq_max"`     // per message: slowest delivery, ns
+	SeqWithin []uint64 `json:"seq_within"`  // per message: deliveries within reach
+	SeqCount  []uint64 `json:"seq_count"`   // per message: deliveries
+	LastMsgNs int64    `json:"last_msg"`    // unix ns of the latest numbered message
+	Probes    int64    `json:"probes"`      // probe lines received
+	RecvCPUNs int64    `json:"recv_cpu_ns"` // CPU time before closing the connections
+	CPUNs     int64    `json:"cpu_ns"`      // the worker's user+system time
+	SysNs     int64    `json:"sys_ns"`      // of which system (loopback TCP runs in the sender's syscalls)
 	LoopErr   string   `json:"loop_err,omitempty"`
 }
 

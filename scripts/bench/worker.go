@@ -162,10 +162,12 @@ func (w *worker) finish() *finishReply {
 	w.wg.Wait()
 	w.done = true
 	r := &finishReply{}
+	r.RecvCPUNs, _ = cpuTime()
 	lat := newHist()
 	for i, l := range w.loops {
 		r.Counts.add(l.result())
 		r.Ended += l.ended.Load()
+		r.Probes += l.probes.Load()
 		lat.merge(l.lat)
 		r.LastMsgNs = max(r.LastMsgNs, l.lastMsg)
 		if i == 0 {
