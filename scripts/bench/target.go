@@ -112,6 +112,9 @@ func startStack(ctx context.Context, name string, bins programs, sc stackConfig)
 	if err := s.waitReady(ctx, 30*time.Second); err != nil {
 		out := s.outputs()
 		s.stop()
+		if s.connMgrs > 1 && sc.launch == "runner" {
+			err = fmt.Errorf("%w (connmgr_processes=%d: does the runner wire the proxy and handler to every connection manager? -scale-launch=tiers lists their sockets explicitly)", err, s.connMgrs)
+		}
 		return nil, &startError{err: fmt.Errorf("%s did not come up: %w", name, err), outputs: out}
 	}
 	return s, nil
@@ -337,11 +340,15 @@ func (s *stack) waitReady(ctx context.Context, d time.Duration) error {
 			return nil
 		}},
 		{"stream hold", func() error {
-			h, err := openHold(s.addr(), "/stream?ch=ready", 3*time.Second)
-			if err != nil {
-				return err
+			// Several holds with several connection managers: the kernel
+			// spreads them, so one not wired to the proxy likely shows.
+			for i := 0; i < 4*s.connMgrs-3; i++ {
+				h, err := openHold(s.addr(), "/stream?ch=ready", 3*time.Second)
+				if err != nil {
+					return err
+				}
+				h.close()
 			}
-			h.close()
 			return nil
 		}},
 		{"publish API", func() error {
