@@ -143,9 +143,10 @@ func TestFleetSpreadsOverWorkersAndSources(t *testing.T) {
 	rt.broadcast(probeLine)
 	waitStatus(t, f, func(s statusReply) bool { return s.Probed == n && s.LastProbeNs > 0 })
 	now := time.Now()
+	// The duplicate before the last new message: complete means all read.
+	rt.broadcast(messageLine(1, now))
 	rt.broadcast(messageLine(1, now))
 	rt.broadcast(messageLine(0, now))
-	rt.broadcast(messageLine(1, now))
 	waitStatus(t, f, func(s statusReply) bool { return s.Done == n })
 	fin, err := f.finish(t.Context())
 	if err != nil {

@@ -65,7 +65,7 @@ func run() int {
 	copts := clientOpts{}
 	flag.IntVar(&copts.PerWorker, "per-worker", 15000, "held connections per client worker process (fd limit 20,000)")
 	flag.IntVar(&copts.PerSrc, "per-src", 10000, "held connections per loopback source address (connect picks even ports first: keep below half the ephemeral range)")
-	flag.IntVar(&copts.Loops, "client-loops", 0, "epoll loops per worker (0: 1, or 2 above 10,000 connections)")
+	flag.IntVar(&copts.Loops, "client-loops", 1, "epoll loops (goroutines) per client worker process")
 	flag.DurationVar(&copts.OpenTimeout, "open-timeout", 10*time.Second, "a hold not established within this failed")
 	flag.DurationVar(&copts.Reach, "reach", time.Second, "deliveries within this are counted (\"delivered within\")")
 	flag.Parse()
