@@ -102,12 +102,9 @@ func TestIntervalRule(t *testing.T) {
 	}
 }
 
-func TestMedianReachUsesMessagesThatReachedEverybody(t *testing.T) {
-	fin := finishResult{SeqMax: []time.Duration{5, 1, 9, 3, 100}, SeqCount: []uint64{10, 10, 10, 10, 9}}
-	if got := medianReach(fin, 10); got != 3 { // 1, 3, 5, 9 → lower middle
-		t.Fatalf("got %v", got)
-	}
-	if got := medianReach(fin, 11); got != -1 {
-		t.Fatalf("none complete: %v", got)
+func TestMedianSlowest(t *testing.T) {
+	fin := finishResult{SeqMax: []time.Duration{5, 1, 9, 3}}
+	if got := medianSlowest(fin); got != 3 || fin.SeqMax[0] != 5 { // 1, 3, 5, 9 → lower middle; input kept
+		t.Fatalf("got %v, %v", got, fin.SeqMax)
 	}
 }
