@@ -14,13 +14,11 @@ func scenChannels(e *env) error {
 	n, k := e.opt.Subs, e.opt.ChanMsgs
 	name := fmt.Sprintf("channels %d×%d", n, k)
 	chName := func(i int) string { return fmt.Sprintf("c-%d", i) }
-	holds, _, err := openHolds(e.ctx, e.st.addr(), n, e.opt.Conc, func(i int) string { return "/stream?ch=" + chName(i) })
+	f, open, err := e.openFleet(name, "/stream?ch=c-{i}", n, k)
 	if err != nil {
-		closeHolds(holds)
-		return fmt.Errorf("%d of %d subscribers: %w", len(holds), n, err)
+		return err
 	}
-	rc := startReceivers(holds, k)
-	defer rc.stop()
+	defer f.close()
 	pub := newPublisher(e.st.publishURL(), e.opt.PubConc)
 	defer pub.close()
 
@@ -43,8 +41,8 @@ func scenChannels(e *env) error {
 		}
 		return nil
 	}
-	if err := waitCount(e.ctx, &rc.probed, int64(n), 60*time.Second, 300*time.Millisecond, probe); err != nil {
-		return fmt.Errorf("subscribers reached by probe: %d of %d: %w", rc.probed.Load(), n, err)
+	if _, err := e.probeAll(name, f, open.Held, probe); err != nil {
+		return err
 	}
 
 	start := time.Now()
@@ -56,6 +54,10 @@ func scenChannels(e *env) error {
 			defer wg.Done()
 			for seq := 0; seq < k; seq++ {
 				for bi := w; bi < len(batches); bi += e.opt.PubConc {
+					if e.ctx.Err() != nil {
+						errs <- e.ctx.Err()
+						return
+					}
 					content := func() string { return messageLine(seq, time.Now()) + "\n" }
 					if err := pub.post(items(batches[bi], content)); err != nil {
 						errs <- fmt.Errorf("message %d: %w", seq, err)
@@ -71,19 +73,21 @@ func scenChannels(e *env) error {
 	if err := <-errs; err != nil {
 		return err
 	}
-	_ = waitCount(e.ctx, &rc.done, int64(n), e.opt.Drain, 20*time.Millisecond, nil)
+	if err := e.drain(f, open.Held); err != nil {
+		return err
+	}
 	if err := e.st.alive(); err != nil {
 		return err
 	}
-	closed := rc.ended.Load() // before stop, which closes the rest
-	rc.stop()
-	t := mergeTallies(rc.tallies, n, k)
-	e.set(name, "published items/s (API accepted)", "%.0f", higherBetter, float64(n*k)/pubElapsed.Seconds())
-	if span := rc.lastReceive().Sub(start); t.Delivered > 0 && span > 0 {
-		e.set(name, "delivered items/s (end to end)", "%.0f", higherBetter, float64(t.Delivered)/span.Seconds())
+	fin, err := f.finish(e.ctx)
+	if err != nil {
+		return err
 	}
-	e.setLatency(name, "publish→receive", summarize(t.Lat))
-	e.setDelivery(name, t)
-	e.set(name, "connections closed by target", "%.0f", lowerBetter, float64(closed))
+	e.set(name, "subscribers held", "%.0f", higherBetter, float64(open.Held))
+	e.set(name, "published items/s (API accepted)", "%.0f", higherBetter, float64(n*k)/pubElapsed.Seconds())
+	if span := fin.LastMsg.Sub(start); fin.Counts.Delivered > 0 && span > 0 {
+		e.set(name, "delivered items/s (end to end)", "%.0f", higherBetter, float64(fin.Counts.Delivered)/span.Seconds())
+	}
+	e.setFinish(name, open, fin, k, false)
 	return nil
 }

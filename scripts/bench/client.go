@@ -3,21 +3,19 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// hold is one held streaming connection. It is a raw net.Conn with a small
-// reader rather than a net/http client connection: thousands of them must
-// stay cheap in the load tool.
+// hold is one held streaming connection opened from the tool's own process:
+// the readiness check uses it; the load goes through the worker processes
+// (fleet.go).
 type hold struct {
 	c    net.Conn
 	body *bufio.Reader // de-chunked response body, positioned after "ok\n"
@@ -55,56 +53,6 @@ func openHold(addr, path string, timeout time.Duration) (*hold, error) {
 }
 
 func (h *hold) close() { h.c.Close() }
-
-// openHolds opens n holds with conc dialers; paths gives each one's path.
-// It returns the holds opened, each one's open time, and the first error.
-func openHolds(ctx context.Context, addr string, n, conc int, path func(i int) string) ([]*hold, []time.Duration, error) {
-	holds := make([]*hold, n)
-	lat := make([]time.Duration, n)
-	var next atomic.Int64
-	var firstErr error
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				t0 := time.Now()
-				h, err := openHold(addr, path(i), 15*time.Second)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("hold %d: %w", i, err)
-					}
-					mu.Unlock()
-					next.Store(int64(n)) // stop the others: the run is broken
-					return
-				}
-				holds[i], lat[i] = h, time.Since(t0)
-			}
-		}()
-	}
-	wg.Wait()
-	out, outLat := holds[:0], lat[:0]
-	for i, h := range holds {
-		if h != nil {
-			out = append(out, h)
-			outLat = append(outLat, lat[i])
-		}
-	}
-	return out, outLat, firstErr
-}
-
-func closeHolds(hs []*hold) {
-	for _, h := range hs {
-		h.close()
-	}
-}
 
 // publisher posts publish requests to the handler's HTTP API.
 type publisher struct {
@@ -165,26 +113,44 @@ func frame(mode, line string) string {
 	return line + "\n"
 }
 
-// parseLine classifies one received line: probe, numbered message, or other
-// (SSE "event:" lines, blank separators).
-func parseLine(line string) (probe bool, seq int, sent int64, ok bool) {
-	line = strings.TrimSuffix(line, "\n")
-	line = strings.TrimPrefix(line, "data: ")
-	if line == probeLine {
+// parseLine classifies one received line (with or without its "\n"):
+// probe, numbered message, or other (SSE "event:" lines, blank separators).
+// It runs once per delivered message in the receiving clients, so it parses
+// the bytes in place rather than through strconv.
+func parseLine(line []byte) (probe bool, seq int, sent int64, ok bool) {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	line = bytes.TrimPrefix(line, []byte("data: "))
+	if len(line) == len(probeLine) && string(line) == probeLine {
 		return true, 0, 0, false
 	}
-	rest, found := strings.CutPrefix(line, "m ")
+	rest, found := bytes.CutPrefix(line, []byte("m "))
 	if !found {
 		return false, 0, 0, false
 	}
-	a, b, found := strings.Cut(rest, " ")
+	a, b, found := bytes.Cut(rest, []byte(" "))
 	if !found {
 		return false, 0, 0, false
 	}
-	s, err1 := strconv.Atoi(a)
-	t, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || s < 0 {
+	s, ok1 := parseDigits(a)
+	t, ok2 := parseDigits(b)
+	if !ok1 || !ok2 || s > math.MaxInt32 {
 		return false, 0, 0, false
 	}
-	return false, s, t, true
+	return false, int(s), t, true
+}
+
+// parseDigits reads a non-negative decimal that fits in an int64.
+func parseDigits(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' || v > (math.MaxInt64-int64(c-'0'))/10 {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
 }

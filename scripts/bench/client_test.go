@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 func TestMessageRoundTrip(t *testing.T) {
@@ -17,7 +19,7 @@ func TestMessageRoundTrip(t *testing.T) {
 			if line == "" {
 				continue
 			}
-			if _, seq, ts, ok := parseLine(line); ok {
+			if _, seq, ts, ok := parseLine([]byte(line)); ok {
 				got = append(got, seq)
 				if ts != sent.UnixNano() {
 					t.Errorf("%s: ts %d", mode, ts)
@@ -29,15 +31,16 @@ func TestMessageRoundTrip(t *testing.T) {
 		}
 		probe := false
 		for _, line := range strings.SplitAfter(frame(mode, probeLine), "\n") {
-			p, _, _, _ := parseLine(line)
+			p, _, _, _ := parseLine([]byte(line))
 			probe = probe || p
 		}
 		if !probe {
 			t.Errorf("%s: probe not recognised", mode)
 		}
 	}
-	for _, bad := range []string{"ok\n", "m\n", "m 1\n", "m x 2\n", "m -1 2\n", "m 1 y\n", "event: m\n", "\n"} {
-		if p, _, _, ok := parseLine(bad); ok || p {
+	for _, bad := range []string{"ok\n", "m\n", "m 1\n", "m x 2\n", "m -1 2\n", "m 1 y\n", "event: m\n", "\n",
+		"m 1 99999999999999999999\n", "m 99999999999 1\n", "m +1 2\n", "m 1  2\n"} {
+		if p, _, _, ok := parseLine([]byte(bad)); ok || p {
 			t.Errorf("%q parsed", bad)
 		}
 	}
@@ -48,7 +51,7 @@ func FuzzParseLine(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		probe, seq, _, ok := parseLine(s)
+		probe, seq, _, ok := parseLine([]byte(s))
 		if ok && (probe || seq < 0) {
 			t.Fatalf("%q: probe %v seq %d ok", s, probe, seq)
 		}
@@ -56,8 +59,9 @@ func FuzzParseLine(f *testing.F) {
 }
 
 // A chunked streaming server on loopback stands in for a target: holds open
-// after "ok\n", and receivers tally what follows.
-func TestHoldsAndReceivers(t *testing.T) {
+// after "ok\n", and a fleet of worker processes (this test binary, see
+// TestMain) tallies what follows.
+func TestFleetTalliesWhatArrives(t *testing.T) {
 	const n, k = 5, 4
 	ready := make(chan struct{}, n)
 	release := make(chan struct{})
@@ -89,26 +93,28 @@ func TestHoldsAndReceivers(t *testing.T) {
 	if _, err := openHold(ln.Addr().String(), "/x", 5*time.Second); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("404 hold: %v", err)
 	}
-	holds, lat, err := openHolds(t.Context(), ln.Addr().String(), n, 2, func(i int) string { return fmt.Sprintf("/s?ch=%d", i) })
-	if err != nil || len(holds) != n || len(lat) != n {
-		t.Fatalf("holds %d lat %d: %v", len(holds), len(lat), err)
+	pool := &srcPool{}
+	spec := fleetSpec{Addr: ln.Addr().String(), Path: "/s?ch={i}", N: n, Conc: 2, K: k, Srcs: pool.take(2)}
+	f, open, err := startFleet(t.Context(), spec, testClientOpts(t, 3), zerolog.Nop())
+	defer f.close()
+	if err != nil || open.Held != n || open.OpenLat.n != n || len(f.ws) != 2 {
+		t.Fatalf("open %+v, %d workers: %v", open, len(f.ws), err)
 	}
-	rc := startReceivers(holds, k)
 	close(release)
-	if err := waitCount(t.Context(), &rc.probed, n, 5*time.Second, 5*time.Millisecond, nil); err != nil {
-		t.Fatalf("probed %d: %v", rc.probed.Load(), err)
+	waitStatus(t, f, func(s statusReply) bool { return s.Probed == n })
+	// The handler returns after its last write; the reader then sees the
+	// terminal chunk and counts the hold as closed by the target.
+	waitStatus(t, f, func(s statusReply) bool { return s.Ended == n })
+	fin, err := f.finish(t.Context())
+	if err != nil {
+		t.Fatal(err)
 	}
-	// The handler returns after its last write; the reader then sees EOF
-	// (terminal chunk) and ends, so stop does not cut deliveries short.
-	if err := waitCount(t.Context(), &rc.ended, n, 5*time.Second, 5*time.Millisecond, nil); err != nil {
-		t.Fatalf("ended %d: %v", rc.ended.Load(), err)
+	tot := totalsOf(fin.Counts, k)
+	if tot.Expected != n*k || tot.Delivered != n*3 || tot.Lost != n || tot.Dups != n || tot.Reorders != n ||
+		tot.Incomplete != n || fin.Ended != n || fin.Lat.n != n*3 {
+		t.Fatalf("totals %+v, finish %+v", tot, fin)
 	}
-	rc.stop()
-	tot := mergeTallies(rc.tallies, n, k)
-	if tot.Delivered != n*3 || tot.Lost != n || tot.Dups != n || tot.Reorders != n || tot.Incomplete != n || rc.done.Load() != 0 {
-		t.Fatalf("totals %+v done %d", tot, rc.done.Load())
-	}
-	if rc.lastReceive().IsZero() {
-		t.Fatal("no last receive time")
+	if fin.LastMsg.IsZero() || fin.SeqCount[2] != 0 || fin.SeqCount[1] != n || fin.SeqWithin[0] != n {
+		t.Fatalf("per message %v %v, last %v", fin.SeqCount, fin.SeqWithin, fin.LastMsg)
 	}
 }

@@ -2,12 +2,11 @@ package main
 
 import (
 	"fmt"
-	"time"
 )
 
 // scenHolds opens Subs stream holds (one channel each) as fast as Conc
-// dialers allow. connect reports the opening rate; memory reports the
-// target's memory idle (before) and with every hold open.
+// opens in flight allow. connect reports the opening rate; memory reports
+// the target's memory idle (before) and with every hold open.
 func scenHolds(e *env, connect, memory bool) error {
 	n := e.opt.Subs
 	var idle memUse
@@ -17,40 +16,57 @@ func scenHolds(e *env, connect, memory bool) error {
 			return fmt.Errorf("idle memory: %w", err)
 		}
 	}
-	t0 := time.Now()
-	holds, lat, err := openHolds(e.ctx, e.st.addr(), n, e.opt.Conc, func(i int) string {
-		return fmt.Sprintf("/stream?ch=held-%d", i)
-	})
-	elapsed := time.Since(t0)
-	defer closeHolds(holds)
+	name := fmt.Sprintf("connect n=%d c=%d", n, e.opt.Conc)
+	f, open, err := e.openFleet(name, "/stream?ch=held-{i}", n, 0)
 	if err != nil {
-		return fmt.Errorf("%d of %d holds opened: %w", len(holds), n, err)
+		return err
 	}
+	defer f.close()
 	if connect {
-		name := fmt.Sprintf("connect n=%d c=%d", n, e.opt.Conc)
-		e.set(name, "held connections opened/s", "%.0f", higherBetter, float64(len(holds))/elapsed.Seconds())
-		e.setLatency(name, "open-to-first-byte", summarize(lat))
+		e.setOpen(name, open)
 	}
-	if !memory {
-		return nil
+	if memory {
+		if err := e.setMemory(fmt.Sprintf("memory n=%d", n), idle, open.Held); err != nil {
+			return err
+		}
 	}
-	// Let the tiers finish their per-session work (subscriptions, stats)
-	// before reading memory.
-	time.Sleep(time.Second)
+	_, err = f.finish(e.ctx)
+	return err
+}
+
+// setOpen adds the rows of opening holds.
+func (e *env) setOpen(name string, open openResult) {
+	e.set(name, "held connections opened/s", "%.0f", higherBetter, float64(open.Held)/open.Elapsed.Seconds())
+	e.set(name, "held", "%.0f", higherBetter, float64(open.Held))
+	e.setLatency(name, "open-to-first-byte", open.OpenLat.summary())
+}
+
+// setMemory lets the target settle with held connections open, then adds
+// its memory rows against idle: totals, and per program (connection
+// managers, proxy, handler, zurl, runner) so the cost shows where it is.
+func (e *env) setMemory(name string, idle memUse, held int) error {
+	// The tiers finish their per-session work (subscriptions, stats) first.
+	e.waitIdle()
 	if err := e.st.alive(); err != nil {
 		return err
 	}
-	held, err := measureMem(e.st.pids())
+	now, err := measureMem(e.st.pids())
 	if err != nil {
-		return fmt.Errorf("memory with %d holds: %w", n, err)
+		return fmt.Errorf("memory with %d holds: %w", held, err)
 	}
-	name := fmt.Sprintf("memory n=%d", n)
 	mb := func(b int64) float64 { return float64(b) / (1 << 20) }
-	e.set(name, "processes", "%.0f", neutral, float64(held.Procs))
+	perConn := func(d int64) float64 { return float64(d) / float64(max(held, 1)) / 1024 }
+	e.set(name, "processes", "%.0f", neutral, float64(now.Procs))
 	e.set(name, "RSS idle (MiB)", "%.1f", lowerBetter, mb(idle.RSS))
-	e.set(name, "RSS held (MiB)", "%.1f", lowerBetter, mb(held.RSS))
-	e.set(name, "RSS per held conn (KiB)", "%.1f", lowerBetter, float64(held.RSS-idle.RSS)/float64(n)/1024)
+	e.set(name, "RSS held (MiB)", "%.1f", lowerBetter, mb(now.RSS))
+	e.set(name, "RSS per held conn (KiB)", "%.1f", lowerBetter, perConn(now.RSS-idle.RSS))
 	e.set(name, "PSS idle (MiB)", "%.1f", lowerBetter, mb(idle.PSS))
-	e.set(name, "PSS per held conn (KiB)", "%.1f", lowerBetter, float64(held.PSS-idle.PSS)/float64(n)/1024)
+	e.set(name, "PSS per held conn (KiB)", "%.1f", lowerBetter, perConn(now.PSS-idle.PSS))
+	for _, role := range now.roles() {
+		r, was := now.ByRole[role], idle.ByRole[role]
+		e.set(name, role+": processes", "%.0f", neutral, float64(r.Procs))
+		e.set(name, role+": RSS held (MiB)", "%.1f", lowerBetter, mb(r.RSS))
+		e.set(name, role+": RSS per held conn (KiB)", "%.2f", lowerBetter, perConn(r.RSS-was.RSS))
+	}
 	return nil
 }

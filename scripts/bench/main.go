@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,17 +23,26 @@ import (
 	"github.com/rs/zerolog"
 )
 
-var allScenarios = []string{"passthrough", "connect", "memory", "fanout", "channels"}
+var (
+	allScenarios     = []string{"passthrough", "connect", "memory", "fanout", "channels", "scale"}
+	defaultScenarios = "passthrough,connect,memory,fanout,channels"
+	fanoutModes      = []string{"stream", "sse", "ws"}
+)
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == workerArg {
+		os.Exit(workerMain())
+	}
 	os.Exit(run())
 }
 
 func run() int {
 	var (
 		target    = flag.String("target", "both", "both, ours or pushpin")
-		scenarios = flag.String("scenarios", strings.Join(allScenarios, ","), "comma-separated: "+strings.Join(allScenarios, ","))
-		modes     = flag.String("modes", "stream,sse", "fan-out modes: stream, sse")
+		scenarios = flag.String("scenarios", defaultScenarios, "comma-separated: "+strings.Join(allScenarios, ","))
+		modes     = flag.String("modes", "stream,sse,ws", "fan-out modes at -subs: stream, sse, ws (ws: not measured yet)")
+		fanout    = flag.String("fanout", "", "fan-out runs as mode:subscribers pairs, e.g. stream:10000,sse:10000,stream:20000 (default: each of -modes at -subs)")
+		interval  = flag.String("interval", "auto", "fan-out and scale: time between publishes; auto = 100µs per subscriber, 20ms..5s")
 		launch    = flag.String("launch", "tiers", "tiers (start the four programs one by one) or runner (the target's pushpin runner)")
 		repo      = flag.String("repo", ".", "repository root (bin/ and configs/internal.conf)")
 		out       = flag.String("out", "", "results file (default scripts/bench/results/<date>.md under -repo; - for none)")
@@ -46,8 +57,17 @@ func run() int {
 	flag.IntVar(&opt.PubConc, "pub-conc", 4, "channels: publish requests in flight")
 	flag.IntVar(&opt.Batch, "batch", 100, "channels: items per publish request")
 	flag.DurationVar(&opt.Duration, "duration", 5*time.Second, "passthrough: measured time, per target and for the direct run")
-	flag.DurationVar(&opt.Interval, "interval", 20*time.Millisecond, "fan-out: time between publishes")
 	flag.DurationVar(&opt.Drain, "drain", 15*time.Second, "how long to wait for the last deliveries before counting losses")
+	flag.IntVar(&opt.ScaleSubs, "scale", 100000, "scale: held connections on one channel")
+	flag.IntVar(&opt.ScaleMsgs, "scale-msgs", 3, "scale: messages published to them")
+	flag.IntVar(&opt.ScaleConnMgrs, "scale-connmgrs", 6, "scale: our connection manager processes (Pushpin runs one condure)")
+	flag.StringVar(&opt.ScaleLaunch, "scale-launch", "runner", "scale: tiers or runner (ours: [runner] connmgr_processes)")
+	copts := clientOpts{}
+	flag.IntVar(&copts.PerWorker, "per-worker", 15000, "held connections per client worker process (fd limit 20,000)")
+	flag.IntVar(&copts.PerSrc, "per-src", 10000, "held connections per loopback source address (connect picks even ports first: keep below half the ephemeral range)")
+	flag.IntVar(&copts.Loops, "client-loops", 1, "epoll loops (goroutines) per client worker process")
+	flag.DurationVar(&copts.OpenTimeout, "open-timeout", 10*time.Second, "a hold not established within this failed")
+	flag.DurationVar(&copts.Reach, "reach", time.Second, "deliveries within this are counted (\"delivered within\")")
 	flag.Parse()
 
 	lvl := zerolog.InfoLevel
@@ -58,10 +78,25 @@ func run() int {
 
 	sel, err := parseList(*scenarios, allScenarios)
 	if err == nil {
-		opt.Modes, err = parseList(*modes, []string{"stream", "sse"})
+		opt.Fanout, err = parseFanout(*fanout, *modes, opt.Subs)
 	}
-	if err == nil && (opt.Subs < 1 || opt.Msgs < 1 || opt.ChanMsgs < 1 || opt.Conc < 1 || opt.PubConc < 1 || opt.Batch < 1) {
-		err = fmt.Errorf("-subs, -msgs, -chan-msgs, -conc, -pub-conc and -batch must be at least 1")
+	if err == nil && *interval != "auto" {
+		if opt.Interval, err = time.ParseDuration(*interval); err == nil && opt.Interval <= 0 {
+			err = fmt.Errorf("-interval must be positive")
+		}
+	}
+	if err == nil && (opt.Subs < 1 || opt.Msgs < 1 || opt.ChanMsgs < 1 || opt.Conc < 1 || opt.PubConc < 1 || opt.Batch < 1 ||
+		opt.ScaleSubs < 1 || opt.ScaleMsgs < 1 || opt.ScaleConnMgrs < 1) {
+		err = fmt.Errorf("-subs, -msgs, -chan-msgs, -conc, -pub-conc, -batch, -scale, -scale-msgs and -scale-connmgrs must be at least 1")
+	}
+	if err == nil && (copts.PerWorker < 1 || copts.PerWorker > 19000 || copts.PerSrc < 1 || copts.PerSrc > 28000) {
+		err = fmt.Errorf("-per-worker must be 1..19000 and -per-src 1..28000")
+	}
+	if err == nil && opt.ScaleLaunch != "tiers" && opt.ScaleLaunch != "runner" {
+		err = fmt.Errorf("-scale-launch: %q is not tiers or runner", opt.ScaleLaunch)
+	}
+	if err == nil {
+		copts.Exe, err = os.Executable()
 	}
 	var targets []string
 	switch *target {
@@ -79,11 +114,8 @@ func run() int {
 		log.Error().Err(err).Msg("bad flags")
 		return 2
 	}
-	// Each hold is one fd here; the HTTP clients and the backend need a few more.
-	if limit := raiseFdLimit(log); limit > 0 && uint64(opt.Subs)+200 > limit {
-		log.Error().Int("subs", opt.Subs).Uint64("nofile", limit).Msg("-subs needs more file descriptors than the hard limit allows")
-		return 2
-	}
+	// The targets inherit the raised limit; the holds are in the workers.
+	raiseFdLimit(log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -103,6 +135,7 @@ func run() int {
 		extraConf: strings.ReplaceAll(*extra, `\n`, "\n") + "\n"}
 
 	rep := newReport()
+	srcs := &srcPool{}
 	began := time.Now()
 	failed := false
 	for _, t := range targets {
@@ -117,7 +150,9 @@ func run() int {
 			log.Warn().Str("missing", bins.missing(*launch)).Msg("Pushpin 1.36 not installed (scripts/deps.sh --pushpin): measuring ours only")
 			continue
 		}
-		if !runTarget(ctx, t, bins, sc, be, rep, opt, sel, log) {
+		e := &env{ctx: ctx, target: t, be: be, rep: rep, opt: opt, copts: copts, srcs: srcs,
+			log: log.With().Str("target", t).Logger()}
+		if !runTarget(e, bins, sc, sel) {
 			failed = true
 		}
 	}
@@ -143,63 +178,104 @@ func run() int {
 }
 
 // runTarget starts one target, runs the selected scenarios against it and
-// stops it; false if the target could not be measured at all.
-func runTarget(ctx context.Context, t string, bins programs, sc stackConfig, be *backend, rep *report,
-	opt options, sel []string, log zerolog.Logger) bool {
-	log = log.With().Str("target", t).Logger()
-	log.Info().Msg("starting")
-	st, err := startStack(ctx, t, bins, sc)
+// stops it, then does the same for scale on a stack of its own; false if
+// the target could not be measured at all.
+func runTarget(e *env, bins programs, sc stackConfig, sel []string) bool {
+	has := func(s string) bool { return slices.Contains(sel, s) }
+	ok := true
+	if slices.ContainsFunc(sel, func(s string) bool { return s != "scale" }) {
+		ok = withStack(e, bins, sc, "startup", func() {
+			if has("passthrough") {
+				step(e, "passthrough", func() error { return scenPassthrough(e) })
+			}
+			if has("connect") || has("memory") {
+				step(e, "connect/memory", func() error { return scenHolds(e, has("connect"), has("memory")) })
+			}
+			if has("fanout") {
+				for _, r := range e.opt.Fanout {
+					step(e, fmt.Sprintf("fanout %s %d", r.Mode, r.Subs), func() error { return scenFanout(e, r) })
+				}
+			}
+			if has("channels") {
+				step(e, "channels", func() error { return scenChannels(e) })
+			}
+		})
+	}
+	if has("scale") && e.ctx.Err() == nil {
+		sc.launch = e.opt.ScaleLaunch
+		if e.target == targetOurs {
+			sc.connMgrs = e.opt.ScaleConnMgrs
+		}
+		ok = withStack(e, bins, sc, "scale startup", func() {
+			step(e, "scale", func() error { return scenScale(e) })
+		}) && ok
+	}
+	return ok
+}
+
+// withStack starts the target, runs fn against it and stops it; false if it
+// did not start (reported as scenario name).
+func withStack(e *env, bins programs, sc stackConfig, name string, fn func()) bool {
+	e.log.Info().Str("launch", sc.launch).Int("connmgrs", max(sc.connMgrs, 1)).Msg("starting")
+	st, err := startStack(e.ctx, e.target, bins, sc)
 	if err != nil {
-		log.Error().Err(err).Msg("target did not start")
+		e.log.Error().Err(err).Msg("target did not start")
 		var se *startError
 		if errors.As(err, &se) {
 			fmt.Fprintln(os.Stderr, se.outputs)
 		}
-		rep.fail(t, "startup", err)
+		e.rep.fail(e.target, name, err)
 		return false
 	}
 	defer st.stop()
-	e := &env{ctx: ctx, target: t, st: st, be: be, rep: rep, opt: opt, log: log}
-	has := func(s string) bool {
-		for _, x := range sel {
-			if x == s {
-				return true
-			}
-		}
-		return false
-	}
-	step := func(name string, fn func() error) {
-		if ctx.Err() != nil {
-			return
-		}
-		if err := st.alive(); err != nil {
-			rep.fail(t, name, err)
-			return
-		}
-		log.Info().Str("scenario", name).Msg("running")
-		t0 := time.Now()
-		if err := fn(); err != nil {
-			log.Error().Err(err).Str("scenario", name).Msg("failed")
-			rep.fail(t, name, err)
-			return
-		}
-		log.Info().Str("scenario", name).Str("took", time.Since(t0).Round(time.Millisecond).String()).Msg("done")
-	}
-	if has("passthrough") {
-		step("passthrough", func() error { return scenPassthrough(e) })
-	}
-	if has("connect") || has("memory") {
-		step("connect/memory", func() error { return scenHolds(e, has("connect"), has("memory")) })
-	}
-	if has("fanout") {
-		for _, m := range opt.Modes {
-			step("fanout "+m, func() error { return scenFanout(e, m) })
-		}
-	}
-	if has("channels") {
-		step("channels", func() error { return scenChannels(e) })
-	}
+	e.st = st
+	fn()
 	return true
+}
+
+// step runs one scenario against a live target, recording its error.
+func step(e *env, name string, fn func() error) {
+	if e.ctx.Err() != nil {
+		return
+	}
+	if err := e.st.alive(); err != nil {
+		e.rep.fail(e.target, name, err)
+		return
+	}
+	e.waitIdle()
+	e.log.Info().Str("scenario", name).Msg("running")
+	t0 := time.Now()
+	if err := fn(); err != nil {
+		e.log.Error().Err(err).Str("scenario", name).Msg("failed")
+		e.rep.fail(e.target, name, err)
+		return
+	}
+	e.log.Info().Str("scenario", name).Str("took", time.Since(t0).Round(time.Millisecond).String()).Msg("done")
+}
+
+// parseFanout reads -fanout ("mode:subs,…"), or builds it from -modes at subs.
+func parseFanout(spec, modes string, subs int) ([]fanoutRun, error) {
+	if spec == "" {
+		ms, err := parseList(modes, fanoutModes)
+		if err != nil {
+			return nil, fmt.Errorf("-modes: %w", err)
+		}
+		out := make([]fanoutRun, len(ms))
+		for i, m := range ms {
+			out[i] = fanoutRun{Mode: m, Subs: subs}
+		}
+		return out, nil
+	}
+	var out []fanoutRun
+	for _, f := range strings.Split(spec, ",") {
+		m, n, ok := strings.Cut(strings.TrimSpace(f), ":")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil || v < 1 || !slices.Contains(fanoutModes, m) {
+			return nil, fmt.Errorf("-fanout: %q is not mode:subscribers (modes %s)", f, strings.Join(fanoutModes, ","))
+		}
+		out = append(out, fanoutRun{Mode: m, Subs: v})
+	}
+	return out, nil
 }
 
 // parseList splits a comma-separated flag and checks every entry is known.

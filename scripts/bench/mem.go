@@ -6,14 +6,57 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-// memUse is memory summed over a process tree.
+// memUse is memory summed over a process tree, and per program role.
 type memUse struct {
 	Procs    int
 	RSS, PSS int64 // bytes
+	ByRole   map[string]memUse
+}
+
+// Program roles, in report order; the executables of both targets map to them.
+var roleOrder = []string{"connmgr", "proxy", "handler", "zurl", "runner"}
+
+var roleOf = map[string]string{
+	"condure": "connmgr", "pushpin-connmgr": "connmgr",
+	"pushpin-proxy": "proxy", "pushpin-handler": "handler",
+	"zurl": "zurl", "pushpin-zurl": "zurl",
+	"pushpin": "runner",
+}
+
+// procRole names what process pid is, from its executable's name.
+func procRole(pid int) string {
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return "other"
+	}
+	base := filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
+	if r, ok := roleOf[base]; ok {
+		return r
+	}
+	return base
+}
+
+// roles lists the roles present, known ones first in roleOrder.
+func (m memUse) roles() []string {
+	var out []string
+	for _, r := range roleOrder {
+		if _, ok := m.ByRole[r]; ok {
+			out = append(out, r)
+		}
+	}
+	var rest []string
+	for r := range m.ByRole {
+		if !slices.Contains(roleOrder, r) {
+			rest = append(rest, r)
+		}
+	}
+	slices.Sort(rest)
+	return append(out, rest...)
 }
 
 // treePids returns roots and all their descendants, found through the ppid
@@ -51,6 +94,37 @@ func treePids(roots []int) []int {
 		out = append(out, p)
 	}
 	return out
+}
+
+// treeCPU is the CPU time (clock ticks, user+system) used so far by roots
+// and their descendants.
+func treeCPU(roots []int) int64 {
+	var ticks int64
+	for _, pid := range treePids(roots) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		if t, ok := parseStatCPU(b); ok {
+			ticks += t
+		}
+	}
+	return ticks
+}
+
+// parseStatCPU reads utime+stime (fields 14 and 15) from /proc/<pid>/stat.
+func parseStatCPU(b []byte) (int64, bool) {
+	j := bytes.LastIndexByte(b, ')')
+	if j < 0 {
+		return 0, false
+	}
+	f := strings.Fields(string(b[j+1:])) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	return u + s, err1 == nil && err2 == nil
 }
 
 // parseStat reads pid and ppid from /proc/<pid>/stat; the command name sits
@@ -101,7 +175,7 @@ func statusKB(path, key string) (int64, error) {
 // measureMem sums VmRSS and Pss (smaps_rollup; shared pages split between
 // sharers, so the sum does not count the shared libraries four times).
 func measureMem(roots []int) (memUse, error) {
-	var m memUse
+	m := memUse{ByRole: map[string]memUse{}}
 	for _, pid := range treePids(roots) {
 		rss, err := statusKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS")
 		if err != nil {
@@ -114,6 +188,12 @@ func measureMem(roots []int) (memUse, error) {
 		m.Procs++
 		m.RSS += rss
 		m.PSS += pss
+		role := procRole(pid)
+		r := m.ByRole[role]
+		r.Procs++
+		r.RSS += rss
+		r.PSS += pss
+		m.ByRole[role] = r
 	}
 	if m.Procs == 0 {
 		return m, fmt.Errorf("no live process among %v", roots)

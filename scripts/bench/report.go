@@ -31,11 +31,13 @@ func (d direction) mark() string {
 	return ""
 }
 
-// cell is one target's figure for one metric: a number or an error text.
+// cell is one target's figure for one metric: a number, a text (what was
+// not measured and why) or an error text.
 type cell struct {
-	v   float64
-	set bool
-	err string
+	v    float64
+	set  bool
+	text string
+	err  string
 }
 
 type row struct {
@@ -50,6 +52,7 @@ type report struct {
 	rows   []*row
 	index  map[string]*row
 	errors []string
+	notes  []string // findings that are not failures, shown under the table
 }
 
 func newReport() *report { return &report{index: map[string]*row{}} }
@@ -70,6 +73,17 @@ func (r *report) set(target, scenario, metric, format string, dir direction, v f
 	r.row(scenario, metric, format, dir).cells[target] = cell{v: v, set: true}
 }
 
+// text records a figure that is a sentence, e.g. why it was not measured.
+func (r *report) text(target, scenario, metric, text string) {
+	r.row(scenario, metric, "", neutral).cells[target] = cell{text: text}
+}
+
+// note records a finding about a scenario (connections not held, subscribers
+// never reached) that the numbers alone do not explain.
+func (r *report) note(target, scenario, msg string) {
+	r.notes = append(r.notes, fmt.Sprintf("%s, %s: %s", target, scenario, msg))
+}
+
 // fail records that a scenario could not be measured for target.
 func (r *report) fail(target, scenario string, err error) {
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
@@ -80,10 +94,12 @@ func (r *report) fail(target, scenario string, err error) {
 	r.errors = append(r.errors, fmt.Sprintf("%s %s: %v", target, scenario, err))
 }
 
-func (c cell) text(format string) string {
+func (c cell) render(format string) string {
 	switch {
 	case c.err != "":
 		return "error: " + strings.ReplaceAll(c.err, "|", "/")
+	case c.text != "":
+		return strings.ReplaceAll(c.text, "|", "/")
 	case !c.set:
 		return "—"
 	}
@@ -105,8 +121,15 @@ func (r *report) markdown(w io.Writer) {
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|")
 	for _, rw := range r.rows {
 		fmt.Fprintf(w, "| %s | %s%s | %s | %s | %s |\n", rw.scenario, rw.metric, rw.dir.mark(),
-			rw.cells[targetOurs].text(rw.format), rw.cells[targetPushpin].text(rw.format), rw.ratio())
+			rw.cells[targetOurs].render(rw.format), rw.cells[targetPushpin].render(rw.format), rw.ratio())
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "↑ higher is better, ↓ lower is better; ratio = ours / pushpin.")
+	if len(r.notes) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Notes:")
+		for _, n := range r.notes {
+			fmt.Fprintf(w, "- %s\n", strings.ReplaceAll(n, "\n", " "))
+		}
+	}
 }

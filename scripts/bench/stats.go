@@ -49,30 +49,37 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 // tally is what one receiver got of k numbered messages (seq 0..k-1). It is
-// owned by the receiver's goroutine and read after that goroutine ended.
+// owned by the event loop serving the receiver's connection.
 type tally struct {
-	k                        int
 	seen                     []uint64 // bitset of seqs received
-	maxSeq                   int
+	k, maxSeq                int
 	distinct, dups, reorders int
 	bogus                    int // seq out of range
-	lat                      []time.Duration
 }
 
 func newTally(k int) *tally {
-	return &tally{k: k, seen: make([]uint64, (k+63)/64), maxSeq: -1, lat: make([]time.Duration, 0, k)}
+	t := &tally{}
+	t.init(k, make([]uint64, tallyWords(k)))
+	return t
 }
 
-// add records message seq received lat after it was published.
-func (t *tally) add(seq int, lat time.Duration) {
+// tallyWords is the bitset size for k messages; the event loops cut every
+// connection's bitset out of one slab.
+func tallyWords(k int) int { return (k + 63) / 64 }
+
+func (t *tally) init(k int, seen []uint64) { *t = tally{k: k, seen: seen, maxSeq: -1} }
+
+// add records message seq; it reports whether seq was new (so its latency
+// counts) rather than a duplicate or out of range.
+func (t *tally) add(seq int) bool {
 	if seq >= t.k {
 		t.bogus++
-		return
+		return false
 	}
 	w, bit := seq/64, uint64(1)<<(seq%64)
 	if t.seen[w]&bit != 0 {
 		t.dups++
-		return
+		return false
 	}
 	t.seen[w] |= bit
 	t.distinct++
@@ -81,39 +88,51 @@ func (t *tally) add(seq int, lat time.Duration) {
 	} else {
 		t.maxSeq = seq
 	}
-	t.lat = append(t.lat, lat)
+	return true
 }
 
 func (t *tally) complete() bool { return t.distinct == t.k }
 
-// totals add up the tallies of every receiver.
+// counts add up tallies; workers send them to the coordinator.
+type counts struct {
+	Receivers  int `json:"receivers"`
+	Delivered  int `json:"delivered"`
+	Dups       int `json:"dups"`
+	Reorders   int `json:"reorders"`
+	Bogus      int `json:"bogus"`
+	Incomplete int `json:"incomplete"` // receivers missing at least one message
+}
+
+func (c *counts) addTally(t *tally) {
+	c.Receivers++
+	c.Delivered += t.distinct
+	c.Dups += t.dups
+	c.Reorders += t.reorders
+	c.Bogus += t.bogus
+	if !t.complete() {
+		c.Incomplete++
+	}
+}
+
+func (c *counts) add(o counts) {
+	c.Receivers += o.Receivers
+	c.Delivered += o.Delivered
+	c.Dups += o.Dups
+	c.Reorders += o.Reorders
+	c.Bogus += o.Bogus
+	c.Incomplete += o.Incomplete
+}
+
+// totals are the counts of every held receiver against what was expected.
 type totals struct {
 	Expected, Delivered, Lost int
 	Dups, Reorders, Bogus     int
-	Incomplete                int // receivers missing at least one message
-	Lat                       []time.Duration
+	Incomplete                int
 }
 
-// mergeTallies adds receivers' tallies; receivers that never got a tally
-// (e.g. their connection failed) count as having lost everything.
-func mergeTallies(ts []*tally, receivers, k int) totals {
-	out := totals{Expected: receivers * k}
-	n := 0
-	for _, t := range ts {
-		n += len(t.lat)
-	}
-	out.Lat = make([]time.Duration, 0, n)
-	for _, t := range ts {
-		out.Delivered += t.distinct
-		out.Dups += t.dups
-		out.Reorders += t.reorders
-		out.Bogus += t.bogus
-		if !t.complete() {
-			out.Incomplete++
-		}
-		out.Lat = append(out.Lat, t.lat...)
-	}
-	out.Incomplete += receivers - len(ts)
-	out.Lost = out.Expected - out.Delivered
-	return out
+// totalsOf counts k messages to each of the receivers.
+func totalsOf(c counts, k int) totals {
+	exp := c.Receivers * k
+	return totals{Expected: exp, Delivered: c.Delivered, Lost: exp - c.Delivered, Dups: c.Dups,
+		Reorders: c.Reorders, Bogus: c.Bogus, Incomplete: c.Incomplete}
 }

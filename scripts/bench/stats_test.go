@@ -46,27 +46,37 @@ func TestSummarizeSortsAndAverages(t *testing.T) {
 
 func TestTallyCountsLossDupsAndReorders(t *testing.T) {
 	tl := newTally(70) // spans two bitset words
+	fresh := 0
 	for _, seq := range []int{0, 1, 3, 2, 3, 65, 64, 69, 70, 1000} {
-		tl.add(seq, time.Millisecond)
+		if tl.add(seq) {
+			fresh++
+		}
 	}
-	if tl.distinct != 7 || tl.dups != 1 || tl.reorders != 2 || tl.bogus != 2 || len(tl.lat) != 7 {
-		t.Fatalf("tally %+v", tl)
+	if tl.distinct != 7 || tl.dups != 1 || tl.reorders != 2 || tl.bogus != 2 || fresh != 7 {
+		t.Fatalf("tally %+v, %d new", tl, fresh)
 	}
 	if tl.complete() {
 		t.Fatal("7 of 70 is not complete")
 	}
-	full := newTally(3)
-	for i := 0; i < 3; i++ {
-		full.add(i, time.Duration(i)*time.Millisecond)
+	full := newTally(70)
+	for i := 0; i < 70; i++ {
+		full.add(i)
 	}
 	if !full.complete() {
-		t.Fatal("3 of 3 must be complete")
+		t.Fatal("70 of 70 must be complete")
 	}
 
-	tot := mergeTallies([]*tally{tl, full}, 3, 70) // third receiver never connected
-	if tot.Expected != 210 || tot.Delivered != 10 || tot.Lost != 200 || tot.Dups != 1 || tot.Reorders != 2 ||
-		tot.Bogus != 2 || tot.Incomplete != 2 || len(tot.Lat) != 10 {
+	var a, b counts
+	a.addTally(tl)
+	b.addTally(full)
+	a.add(b)
+	tot := totalsOf(a, 70)
+	if tot.Expected != 140 || tot.Delivered != 77 || tot.Lost != 63 || tot.Dups != 1 || tot.Reorders != 2 ||
+		tot.Bogus != 2 || tot.Incomplete != 1 {
 		t.Fatalf("totals %+v", tot)
+	}
+	if !newTally(0).complete() {
+		t.Fatal("a receiver expecting nothing is complete")
 	}
 }
 

@@ -56,6 +56,7 @@ type stack struct {
 	httpPort, pushInPort   int
 	pushInHTTPPort         int
 	pushInSubPort, cmdPort int
+	connMgrs               int
 	procs                  []*proc
 }
 
@@ -65,6 +66,7 @@ type stackConfig struct {
 	internal    string // internal.conf text, zurl specs in the run dir
 	backendAddr string
 	extraConf   string // appended to [handler]
+	connMgrs    int    // connection manager processes (ours only; 0 means 1)
 }
 
 func freePort() (int, error) {
@@ -91,7 +93,8 @@ func startStack(ctx context.Context, name string, bins programs, sc stackConfig)
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
-	s := &stack{name: name, dir: dir, runDir: filepath.Join(dir, "run"), conf: filepath.Join(dir, "pushpin.conf")}
+	s := &stack{name: name, dir: dir, runDir: filepath.Join(dir, "run"), conf: filepath.Join(dir, "pushpin.conf"),
+		connMgrs: max(sc.connMgrs, 1)}
 	for _, p := range []*int{&s.httpPort, &s.pushInPort, &s.pushInHTTPPort, &s.pushInSubPort, &s.cmdPort} {
 		if *p, err = freePort(); err != nil {
 			os.RemoveAll(dir)
@@ -109,6 +112,9 @@ func startStack(ctx context.Context, name string, bins programs, sc stackConfig)
 	if err := s.waitReady(ctx, 30*time.Second); err != nil {
 		out := s.outputs()
 		s.stop()
+		if s.connMgrs > 1 && sc.launch == "runner" {
+			err = fmt.Errorf("%w (connmgr_processes=%d: does the runner wire the proxy and handler to every connection manager? -scale-launch=tiers lists their sockets explicitly)", err, s.connMgrs)
+		}
 		return nil, &startError{err: fmt.Errorf("%s did not come up: %w", name, err), outputs: out}
 	}
 	return s, nil
@@ -126,9 +132,36 @@ func (e *startError) Unwrap() error { return e.err }
 
 func (s *stack) ipc(n string) string { return "ipc://" + filepath.Join(s.runDir, "pushpin-"+n) }
 
+// connMgrBase is connection manager n's --zclient-stream base (1-based), as
+// our runner names them: condure, condure-2, ….
+func (s *stack) connMgrBase(n int) string {
+	if n <= 1 {
+		return s.ipc("condure")
+	}
+	return s.ipc(fmt.Sprintf("condure-%d", n))
+}
+
 func (s *stack) write(sc stackConfig, bins programs) error {
 	if err := os.MkdirAll(s.runDir, 0o755); err != nil {
 		return fmt.Errorf("run dir: %w", err)
+	}
+	// Several connection managers: the runner starts them from
+	// connmgr_processes (and wires the proxy and handler to them); started
+	// one by one, the proxy and handler are given every one's sockets here.
+	var runnerExtra, proxyExtra, handlerExtra string
+	if s.connMgrs > 1 && sc.launch == "runner" {
+		runnerExtra = fmt.Sprintf("connmgr_processes=%d\n", s.connMgrs)
+	}
+	if s.connMgrs > 1 && sc.launch == "tiers" {
+		var out, outStream, in []string
+		for n := 1; n <= s.connMgrs; n++ {
+			b := s.connMgrBase(n)
+			out, outStream, in = append(out, b+"-out"), append(outStream, b+"-out-stream"), append(in, b+"-in")
+		}
+		proxyExtra = fmt.Sprintf("condure_in_specs=%s\ncondure_in_stream_specs=%s\ncondure_out_specs=%s\n",
+			strings.Join(out, ","), strings.Join(outStream, ","), strings.Join(in, ","))
+		handlerExtra = fmt.Sprintf("condure_in_stream_specs=%s\ncondure_out_specs=%s\n",
+			strings.Join(outStream, ","), strings.Join(in, ","))
 	}
 	files := map[string]string{
 		filepath.Join(s.dir, "internal.conf"): sc.internal,
@@ -149,9 +182,9 @@ client_buffer_size=8192
 client_maxconn=50000
 condure_bin=%s
 zurl_bin=%s
-
+%s
 [proxy]
-routesfile=routes
+%sroutesfile=routes
 debug=false
 auto_cross_origin=false
 accept_x_forwarded_protocol=false
@@ -178,8 +211,9 @@ subscription_linger=60
 stats_subscription_ttl=60
 stats_report_interval=10
 stats_format=tnetstring
-%s`, filepath.Join(s.dir, "internal.conf"), s.runDir, s.httpPort, filepath.Join(s.dir, "log"),
-			bins.ConnMgr, bins.Zurl, s.pushInPort, s.pushInSubPort, s.pushInHTTPPort, s.cmdPort, sc.extraConf),
+%s%s`, filepath.Join(s.dir, "internal.conf"), s.runDir, s.httpPort, filepath.Join(s.dir, "log"),
+			bins.ConnMgr, bins.Zurl, runnerExtra, proxyExtra, s.pushInPort, s.pushInSubPort, s.pushInHTTPPort, s.cmdPort,
+			handlerExtra, sc.extraConf),
 		filepath.Join(s.runDir, "zurl.conf"): fmt.Sprintf(`[General]
 instance_id=
 in_spec=%s
@@ -214,13 +248,21 @@ func (s *stack) start(launch string, b programs) error {
 	if launch == "runner" {
 		specs = []spec{{"runner", b.Runner, []string{"--config=" + s.conf, "--merge-output"}}}
 	} else {
-		specs = []spec{
-			{"connmgr", b.ConnMgr, []string{fmt.Sprintf("--listen=127.0.0.1:%d,stream", s.httpPort),
-				"--zclient-stream=" + s.ipc("condure"), "--buffer-size=8192", "--stream-maxconn=50000", "--log-level=2"}},
+		for n := 1; n <= max(s.connMgrs, 1); n++ {
+			args := []string{fmt.Sprintf("--listen=127.0.0.1:%d,stream", s.httpPort),
+				"--zclient-stream=" + s.connMgrBase(n), "--buffer-size=8192", "--stream-maxconn=50000", "--log-level=2"}
+			name := "connmgr"
+			if n > 1 {
+				args = append(args, fmt.Sprintf("--id=condure-%d", n))
+				name = fmt.Sprintf("connmgr-%d", n)
+			}
+			specs = append(specs, spec{name, b.ConnMgr, args})
+		}
+		specs = append(specs, []spec{
 			{"zurl", b.Zurl, []string{"--config=" + filepath.Join(s.runDir, "zurl.conf"), "--loglevel=2"}},
 			{"proxy", b.Proxy, []string{"--config=" + s.conf, "--ipc-prefix=pushpin-", "--loglevel=2"}},
 			{"handler", b.Handler, []string{"--config=" + s.conf, "--ipc-prefix=pushpin-", "--loglevel=2"}},
-		}
+		}...)
 	}
 	for _, sp := range specs {
 		p, err := startProc(s.dir, sp.name, sp.path, sp.args...)
@@ -298,11 +340,15 @@ func (s *stack) waitReady(ctx context.Context, d time.Duration) error {
 			return nil
 		}},
 		{"stream hold", func() error {
-			h, err := openHold(s.addr(), "/stream?ch=ready", 3*time.Second)
-			if err != nil {
-				return err
+			// Several holds with several connection managers: the kernel
+			// spreads them, so one not wired to the proxy likely shows.
+			for i := 0; i < 4*s.connMgrs-3; i++ {
+				h, err := openHold(s.addr(), "/stream?ch=ready", 3*time.Second)
+				if err != nil {
+					return err
+				}
+				h.close()
 			}
-			h.close()
 			return nil
 		}},
 		{"publish API", func() error {

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// scenScale is the scale target: ScaleSubs held connections on one
+// machine (ours with ScaleConnMgrs connection managers) and every publish
+// reaching all of them within Reach. It runs on a stack started for it. A
+// target that cannot hold that many is measured with what it held; the
+// table says how many.
+func scenScale(e *env) error {
+	n, k := e.opt.ScaleSubs, e.opt.ScaleMsgs
+	interval := e.opt.intervalFor(n)
+	name := fmt.Sprintf("scale %d×%d @%v", n, k, interval)
+	e.checkConntrack(n)
+	idle, err := measureMem(e.st.pids())
+	if err != nil {
+		return fmt.Errorf("idle memory: %w", err)
+	}
+	f, open, err := e.openFleet(name, "/stream?ch=scale", n, k)
+	if err != nil {
+		return err
+	}
+	defer f.close()
+	e.setOpen(name, open)
+	if err := e.setMemory(name, idle, open.Held); err != nil {
+		return err
+	}
+	pub := newPublisher(e.st.publishURL(), 1)
+	defer pub.close()
+	probe := []item{{"scale", frame("stream", probeLine)}}
+	reached, err := e.probeAll(name, f, open.Held, func() error { return pub.post(probe) })
+	if err != nil {
+		return err
+	}
+	err = e.publishSeries(k, interval, func(seq int, now time.Time) error {
+		return pub.post([]item{{"scale", frame("stream", messageLine(seq, now))}})
+	})
+	if err != nil {
+		return err
+	}
+	if err := e.drain(f, open.Held); err != nil {
+		return err
+	}
+	if err := e.st.alive(); err != nil {
+		return err
+	}
+	fin, err := f.finish(e.ctx)
+	if err != nil {
+		return err
+	}
+	if reached < open.Held {
+		e.set(name, "subscribers reached by probe", "%.0f", higherBetter, float64(reached))
+	}
+	e.setFinish(name, open, fin, k, true)
+	if k <= 5 {
+		for s, d := range fin.SeqMax {
+			e.set(name, fmt.Sprintf("message %d: slowest delivery (ms)", s+1), "%.1f", lowerBetter, float64(d)/1e6)
+			e.set(name, fmt.Sprintf("message %d: receivers reached", s+1), "%.0f", higherBetter, float64(fin.SeqCount[s]))
+		}
+	}
+	return nil
+}
+
+// checkConntrack warns when the connection tracking table (which tracks
+// loopback too, when loaded) has no room for n more connections: a full
+// table drops new connections' SYNs, which would show as failed opens.
+func (e *env) checkConntrack(n int) {
+	read := func(f string) (int, bool) {
+		b, err := os.ReadFile("/proc/sys/net/netfilter/" + f)
+		if err != nil {
+			return 0, false
+		}
+		v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		return v, err == nil
+	}
+	count, ok1 := read("nf_conntrack_count")
+	limit, ok2 := read("nf_conntrack_max")
+	if ok1 && ok2 && count+n+1000 > limit {
+		e.log.Warn().Int("conntrack_count", count).Int("conntrack_max", limit).Int("wanted", n).
+			Msg("the conntrack table may fill up: opens beyond it will fail (sysctl net.netfilter.nf_conntrack_max)")
+	}
+}
