@@ -119,7 +119,7 @@ func (s *session) startZurl(t *routing.Target) {
 	}
 	p.More = !(s.reqDone && len(s.reqQ) == 0)
 	s.reqSentEnd = !p.More
-	s.px.zw.enqueue(s.px.ctx, outItem{st: z, pkt: p, push: true})
+	s.px.zw.write(&outItem{st: z, pkt: p, push: true})
 	s.creditClient(fwd)
 	s.log.Debug().Str("zid", z.id).Str("uri", s.outURI).Str("target", targetName(t)).Msg("request to backend")
 }
@@ -180,11 +180,11 @@ func (s *session) pumpRequest() {
 		fwd += int(k)
 		s.retain(chunk)
 		last := s.reqDone && len(s.reqQ) == 0
-		s.px.zw.enqueue(s.px.ctx, outItem{st: z, pkt: zhttp.Packet{Body: chunk, More: !last}})
+		s.px.zw.write(&outItem{st: z, pkt: zhttp.Packet{Body: chunk, More: !last}})
 		s.reqSentEnd = last
 	}
 	if s.reqDone && len(s.reqQ) == 0 && !s.reqSentEnd {
-		s.px.zw.enqueue(s.px.ctx, outItem{st: z, pkt: zhttp.Packet{}})
+		s.px.zw.write(&outItem{st: z, pkt: zhttp.Packet{}})
 		s.reqSentEnd = true
 	}
 	s.creditClient(fwd)
@@ -249,7 +249,7 @@ func (s *session) cancelZurl() {
 		return
 	}
 	if z.to != "" {
-		s.px.zw.enqueue(s.px.ctx, outItem{st: z, pkt: zhttp.Packet{Type: zhttp.Cancel}, final: true})
+		s.px.zw.write(&outItem{st: z, pkt: zhttp.Packet{Type: zhttp.Cancel}, final: true})
 	}
 	s.closeZ()
 }

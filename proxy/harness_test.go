@@ -66,7 +66,7 @@ func newRig(t *testing.T, routes []string, extra string) *rig {
 	r.zPull = mk(zmq.Pull, zmq.Options{}, true, ipc("zurl-in"))
 	r.zRouter = mk(zmq.Router, zmq.Options{Identity: "zurl1"}, true, ipc("zurl-in-stream"))
 	r.zPub = mk(zmq.Pub, zmq.Options{}, true, ipc("zurl-out"))
-	r.px, err = New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel), WithID(testID), WithSettle(300*time.Millisecond))
+	r.px, err = New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel), WithID(testID), WithSettle(300*time.Millisecond), WithAckDelay(0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,7 @@ func (s *session) pumpResponse() {
 		}
 	}
 	if sent > 0 && s.z != nil && !s.zEnded {
-		s.px.zw.enqueue(s.px.ctx, outItem{st: s.z, pkt: zhttp.Packet{Type: zhttp.Credit, Credits: int64(sent), HasCredits: true}})
+		s.px.zw.write(&outItem{st: s.z, pkt: zhttp.Packet{Type: zhttp.Credit, Credits: int64(sent), HasCredits: true}})
 	}
 }
 
@@ -239,7 +239,7 @@ func (s *session) sendAccept() {
 		Debug:           s.px.cfg.Proxy.Debug || r.Debug,
 		AutoCrossOrigin: s.px.cfg.Proxy.AutoCrossOrigin || r.AutoCrossOrigin,
 	}
-	s.px.accept.Send(a.AppendMessage(nil))
+	s.px.accept.SendEncoded(s.px.ctx, a.AppendMessage)
 	s.log.Debug().Msg("handed off to handler")
 	s.end()
 }

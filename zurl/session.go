@@ -38,6 +38,7 @@ type session struct {
 	outSeq   int64
 	credits  int64 // response body bytes the requester can take
 	finished bool  // the last packet went out (or the session was aborted)
+	ackTimer *time.Timer
 }
 
 func newSession(s *Server, p *zhttp.Packet, u *url.URL) *session {
@@ -66,13 +67,31 @@ func newSession(s *Server, p *zhttp.Packet, u *url.URL) *session {
 	return ss
 }
 
-// ack answers the first packet at once, as zurl does: keep-alive when the
-// request body is complete, else a credit of buffer_size.
+// ack answers the first packet: a credit of buffer_size at once when a
+// body is to come, as zurl does. zurl also acks a complete request at once
+// with a keep-alive, which only tells the requester our address (for a
+// cancel); a response head within the ack delay tells it the same, so the
+// keep-alive goes only if nothing was sent by then: one packet less per
+// request each way.
 func (ss *session) ack() {
-	if ss.first.More {
+	switch d := ss.srv.timers.ack; {
+	case ss.first.More:
 		ss.send(&zhttp.Packet{Type: zhttp.Credit, Credits: int64(ss.srv.cfg.BufferSize), HasCredits: true}, false)
-	} else {
+	case d <= 0:
 		ss.send(&zhttp.Packet{Type: zhttp.KeepAlive}, false)
+	default:
+		ss.mu.Lock()
+		ss.ackTimer = time.AfterFunc(d, ss.lateAck)
+		ss.mu.Unlock()
+	}
+}
+
+// lateAck is the deferred keep-alive (timer goroutine).
+func (ss *session) lateAck() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.outSeq == 0 {
+		ss.sendLocked(&zhttp.Packet{Type: zhttp.KeepAlive}, false)
 	}
 }
 
@@ -128,6 +147,9 @@ func (ss *session) abort() {
 	ss.mu.Lock()
 	ss.finished = true
 	ss.cond.Broadcast()
+	if ss.ackTimer != nil {
+		ss.ackTimer.Stop()
+	}
 	ss.mu.Unlock()
 	ss.cancel()
 }
@@ -153,6 +175,9 @@ func (ss *session) sendLocked(p *zhttp.Packet, final bool) bool {
 	if final {
 		ss.finished = true
 		ss.cond.Broadcast()
+		if ss.ackTimer != nil {
+			ss.ackTimer.Stop()
+		}
 	}
 	ss.srv.reply(ss.key.from, p)
 	return true

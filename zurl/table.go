@@ -81,12 +81,13 @@ func (t *sessionTable) each(fn func(*session)) {
 	}
 }
 
-// timers are the zhttp keep-alive and expiry periods; tests shorten them.
+// timers are the zhttp keep-alive and expiry periods and the ack delay
+// (session.ack); tests change them.
 type timers struct {
-	sweep, keepAlive, expiry time.Duration
+	sweep, keepAlive, expiry, ack time.Duration
 }
 
-var defaultTimers = timers{sweep: sweepInterval, keepAlive: keepAliveInterval, expiry: sessionExpiry}
+var defaultTimers = timers{sweep: sweepInterval, keepAlive: keepAliveInterval, expiry: sessionExpiry, ack: ackDelay}
 
 // sweepLoop expires silent sessions and sends keep-alives, batched per
 // requester for requesters that announced ext.multi.

@@ -3,6 +3,7 @@ package zmq
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -121,5 +122,77 @@ func (w *Sender) drain() {
 		default:
 			return
 		}
+	}
+}
+
+// Locked lets any goroutine send on a socket, one at a time, on the
+// caller's own goroutine. A Sender costs a goroutine hand-off per message
+// (a wake-up of its goroutine whenever the queue was empty); Locked costs
+// an uncontended mutex. The caller waits while a full high-water mark
+// holds the socket, which is the back-pressure a Sender's full queue gave.
+type Locked struct {
+	mu    sync.Mutex
+	s     *Socket
+	buf   []byte
+	onErr func(msg [][]byte, err error)
+}
+
+// NewLocked wraps s; onErr (may be nil) is told about messages that could
+// not be sent (unroutable ROUTER identity, closed socket).
+func NewLocked(s *Socket, onErr func(msg [][]byte, err error)) *Locked {
+	return &Locked{s: s, onErr: onErr}
+}
+
+// Send sends a message, retrying while the high-water mark is reached
+// until ctx ends; it reports whether the message went.
+func (l *Locked) Send(ctx context.Context, frames ...[]byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sendLocked(ctx, frames)
+}
+
+// SendEncoded sends a single-frame message that encode appends to a buffer
+// owned by l (reused, so encoding allocates nothing); encode runs under
+// l's lock, so whatever it stamps (sequence numbers) leaves in that order.
+func (l *Locked) SendEncoded(ctx context.Context, encode func(dst []byte) []byte) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = encode(l.buf[:0])
+	ok := l.sendLocked(ctx, [][]byte{l.buf})
+	if cap(l.buf) > 256<<10 {
+		l.buf = nil // a rare big message must not stay pinned
+	}
+	return ok
+}
+
+func (l *Locked) sendLocked(ctx context.Context, frames [][]byte) bool {
+	if l.s == nil {
+		if l.onErr != nil {
+			l.onErr(frames, ErrClosed)
+		}
+		return false
+	}
+	for {
+		err := l.s.Send(frames...)
+		if err == nil {
+			return true
+		}
+		if errors.Is(err, ErrTimeout) && ctx.Err() == nil {
+			continue
+		}
+		if l.onErr != nil {
+			l.onErr(frames, err)
+		}
+		return false
+	}
+}
+
+// Close closes the socket; later sends fail with ErrClosed.
+func (l *Locked) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s != nil {
+		l.s.Close()
+		l.s = nil
 	}
 }
