@@ -266,3 +266,26 @@ func TestCondureFramesByteExact(t *testing.T) {
 		}
 	}
 }
+
+// A condure request (8 headers) and a zurl response with a body: what the
+// proxy parses for every proxied request.
+func BenchmarkParse(b *testing.B) {
+	for _, name := range []string{"condure-get-00-recv-request", "zurl-small-02-recv-response"} {
+		raw, err := os.ReadFile("testdata/" + name + ".bin")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, m, err := SplitPub(raw); err == nil && raw[0] != 'T' {
+			raw = m
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(raw)))
+			for i := 0; i < b.N; i++ {
+				if _, err := ParseMessage(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
