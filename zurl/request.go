@@ -1,6 +1,7 @@
 package zurl
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -53,6 +54,7 @@ type clients struct {
 	rootCAs *x509.CertPool
 	dialer  net.Dialer
 	maxIdle int
+	lean    *leanPool
 	mu      sync.Mutex
 	m       map[tlsKey]transportEntry
 }
@@ -61,7 +63,20 @@ func newClients(p *policy, maxOpen int) *clients {
 	c := &clients{maxIdle: maxOpen, m: map[tlsKey]transportEntry{},
 		dialer: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
 	c.policy.Store(p)
+	c.lean = newLeanPool(c.dial)
 	return c
+}
+
+// do makes the request, through the lean client when it can (lean.go).
+func (c *clients) do(req *http.Request, client *http.Client, follow bool) (*http.Response, error) {
+	if !leanEligible(req, follow) {
+		return client.Do(req)
+	}
+	addr := req.URL.Host
+	if req.URL.Port() == "" {
+		addr = net.JoinHostPort(req.URL.Hostname(), "80")
+	}
+	return c.lean.roundTrip(req.Context(), req, addr) // the context carries the dial's policy options
 }
 
 func (c *clients) get(k tlsKey) transportEntry {
@@ -91,6 +106,7 @@ func (c *clients) get(k tlsKey) transportEntry {
 }
 
 func (c *clients) close() {
+	c.lean.closeIdle(0)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range c.m {
@@ -223,9 +239,15 @@ func (c *clients) build(ctx context.Context, p *zhttp.Packet, u *url.URL, body i
 	if req.ContentLength < 0 && !p.More {
 		req.ContentLength = int64(len(p.Body)) // whole body at hand: no chunking
 	}
-	if body == nil || req.ContentLength == 0 {
+	switch {
+	case body == nil || req.ContentLength == 0:
 		req.Body, req.ContentLength = http.NoBody, 0
-	} else {
+	case !p.More:
+		// The whole body is at hand: it can be sent again (a stale
+		// keep-alive connection, a 307/308 redirect).
+		req.Body = io.NopCloser(body)
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(p.Body)), nil }
+	default:
 		req.Body = io.NopCloser(body)
 	}
 	sni := ""

@@ -1,6 +1,7 @@
 package zurl
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -49,9 +50,9 @@ func newSession(s *Server, p *zhttp.Packet, u *url.URL) *session {
 	now := time.Now().UnixNano()
 	ss.lastIn.Store(now)
 	ss.lastOut.Store(now)
-	if p.More || len(p.Body) > 0 {
+	if p.More {
 		ss.body = newBodyQueue(int64(s.cfg.BufferSize)+int64(len(p.Body)), ss.consumed)
-		ss.body.push(p.Body, !p.More)
+		ss.body.push(p.Body, false)
 	}
 	// Cancellation (requester's cancel, expiry, shutdown) must wake a pump
 	// waiting for credits and a transport waiting for body; AfterFunc does
@@ -210,8 +211,11 @@ func (ss *session) run() {
 		defer stop()
 	}
 	var body io.Reader
-	if ss.body != nil {
+	switch {
+	case ss.body != nil:
 		body = ss.body
+	case len(p.Body) > 0:
+		body = bytes.NewReader(p.Body)
 	}
 	req, client, err := ss.srv.http.build(ctx, p, ss.target, body)
 	if err != nil {
@@ -219,7 +223,7 @@ func (ss *session) run() {
 		ss.fail("bad-request")
 		return
 	}
-	resp, err := client.Do(req)
+	resp, err := ss.srv.http.do(req, client, p.FollowRedirects)
 	if err != nil {
 		ss.failed(err, "request failed")
 		return

@@ -105,6 +105,7 @@ func (s *Server) sweepLoop(ctx context.Context) {
 }
 
 func (s *Server) sweep(now time.Time) {
+	s.http.lean.closeIdle(leanIdleTimeout)
 	n := now.UnixNano()
 	batches := map[string][]*session{}
 	s.sess.each(func(ss *session) {

@@ -1,0 +1,277 @@
+package zurl
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The lean client makes the common outbound request — plain http, the whole
+// body at hand, no redirects to follow — on the session's own goroutine:
+// write the request, read the response, hand the connection back. net/http's
+// Transport passes every request to a write goroutine and the response back
+// from a read goroutine per connection (three hand-offs and a dozen
+// allocations per request), which was a third of zurl's CPU for small
+// responses. The wire format is net/http's own: Request.Write and
+// http.ReadResponse do the encoding and parsing. Everything else (https,
+// streamed request bodies, follow-redirects, Expect) goes through net/http.
+
+const (
+	leanIdleTimeout = 90 * time.Second // as the Transport's IdleConnTimeout
+	leanMaxIdle     = 256              // per address, as MaxIdleConnsPerHost
+	leanBufSize     = 32 << 10         // as the Transport's Read/WriteBufferSize
+	max1xx          = 5                // interim responses skipped, as net/http
+)
+
+// aLongTimeAgo is a deadline that aborts blocked I/O at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// errStale is a reused connection that the server had closed.
+var errStale = errors.New("zurl: idle connection closed by the server")
+
+type leanConn struct {
+	c      net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	addr   string
+	idleAt time.Time
+}
+
+// leanPool keeps idle keep-alive connections per dial address, newest last.
+type leanPool struct {
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	mu   sync.Mutex
+	idle map[string][]*leanConn
+}
+
+func newLeanPool(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *leanPool {
+	return &leanPool{dial: dial, idle: map[string][]*leanConn{}}
+}
+
+// get returns a live idle connection to addr (reused = true) or dials one.
+func (lp *leanPool) get(ctx context.Context, addr string) (*leanConn, bool, error) {
+	for {
+		lp.mu.Lock()
+		list := lp.idle[addr]
+		if len(list) == 0 {
+			lp.mu.Unlock()
+			break
+		}
+		lc := list[len(list)-1]
+		list[len(list)-1] = nil
+		lp.idle[addr] = list[:len(list)-1]
+		lp.mu.Unlock()
+		if time.Since(lc.idleAt) < leanIdleTimeout && lc.alive() {
+			return lc, true, nil
+		}
+		lc.c.Close()
+	}
+	c, err := lp.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &leanConn{c: c, br: bufio.NewReaderSize(c, leanBufSize), bw: bufio.NewWriterSize(c, leanBufSize), addr: addr}, false, nil
+}
+
+// put keeps a connection whose last response was read to its end.
+func (lp *leanPool) put(lc *leanConn) {
+	lc.idleAt = time.Now()
+	lp.mu.Lock()
+	if list := lp.idle[lc.addr]; len(list) < leanMaxIdle {
+		lp.idle[lc.addr] = append(list, lc)
+		lp.mu.Unlock()
+		return
+	}
+	lp.mu.Unlock()
+	lc.c.Close()
+}
+
+// closeIdle closes connections idle for longer than d (all when d <= 0).
+func (lp *leanPool) closeIdle(d time.Duration) {
+	var old []*leanConn
+	now := time.Now()
+	lp.mu.Lock()
+	for addr, list := range lp.idle {
+		keep := list[:0]
+		for _, lc := range list {
+			if d > 0 && now.Sub(lc.idleAt) < d {
+				keep = append(keep, lc)
+			} else {
+				old = append(old, lc)
+			}
+		}
+		clear(list[len(keep):])
+		if len(keep) == 0 {
+			delete(lp.idle, addr)
+		} else {
+			lp.idle[addr] = keep
+		}
+	}
+	lp.mu.Unlock()
+	for _, lc := range old {
+		lc.c.Close()
+	}
+}
+
+// alive reports whether an idle connection can carry a request: nothing
+// buffered or readable (a server says nothing unasked), not closed. It is
+// one non-blocking peek: net/http learns the same from its read goroutine.
+func (lc *leanConn) alive() bool {
+	if lc.br.Buffered() > 0 {
+		return false
+	}
+	sc, ok := lc.c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok = false
+	var b [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = e == syscall.EAGAIN
+		return true
+	})
+	return err == nil && ok
+}
+
+// leanEligible says whether the lean client can make the request.
+func leanEligible(req *http.Request, follow bool) bool {
+	return req.URL.Scheme == "http" && !follow && req.Header.Get("Expect") == "" && req.Method != http.MethodConnect
+}
+
+// roundTrip makes req on a pooled connection to addr. The body of the
+// returned response hands the connection back when read to its end.
+func (lp *leanPool) roundTrip(ctx context.Context, req *http.Request, addr string) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		lc, reused, err := lp.get(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		stop := context.AfterFunc(ctx, func() { lc.c.SetDeadline(aLongTimeAgo) })
+		resp, wrote, err := lc.exchange(req)
+		if err == nil {
+			reuse := !resp.Close && !req.Close
+			if resp.Body == http.NoBody { // HEAD, 204, 304, Content-Length: 0
+				if stop() && reuse {
+					lp.put(lc)
+				} else {
+					lc.c.Close()
+				}
+				return resp, nil
+			}
+			resp.Body = &leanBody{src: resp.Body, lc: lc, lp: lp, stop: stop, reuse: reuse}
+			return resp, nil
+		}
+		stop()
+		lc.c.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// A reused connection the server closed meanwhile: try a new one
+		// when no response byte came and the request can be replayed, as
+		// net/http does.
+		if reused && attempt == 0 && errors.Is(err, errStale) && (!wrote || replayable(req)) {
+			if req.Body == nil || req.Body == http.NoBody {
+				continue
+			}
+			if req.GetBody != nil {
+				if req.Body, err = req.GetBody(); err == nil {
+					continue
+				}
+			}
+		}
+		return nil, err
+	}
+}
+
+// replayable is net/http's rule for retrying after the request went out.
+func replayable(req *http.Request) bool {
+	switch req.Method {
+	case "GET", "HEAD", "OPTIONS", "TRACE":
+		return true
+	}
+	_, a := req.Header["Idempotency-Key"]
+	_, b := req.Header["X-Idempotency-Key"]
+	return a || b
+}
+
+// exchange writes req and reads the response head; wrote says whether any
+// of the request reached the connection.
+func (lc *leanConn) exchange(req *http.Request) (*http.Response, bool, error) {
+	if err := req.Write(lc.bw); err != nil {
+		return nil, true, err // a request over the buffer size may be partly out
+	}
+	if err := lc.bw.Flush(); err != nil {
+		return nil, true, staleOr(err, true)
+	}
+	for i := 0; ; i++ {
+		if _, err := lc.br.Peek(1); err != nil {
+			return nil, true, staleOr(err, i == 0)
+		}
+		resp, err := http.ReadResponse(lc.br, req)
+		if err != nil {
+			return nil, true, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols || i == max1xx {
+			return resp, true, nil
+		}
+	}
+}
+
+// staleOr marks an error that means "the server had closed the connection
+// before answering" (nothing of a response read yet).
+func staleOr(err error, noResponse bool) error {
+	if noResponse && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		return errors.Join(errStale, err)
+	}
+	return err
+}
+
+// leanBody is a response body that gives its connection back to the pool
+// once read to the end, or closes it when abandoned early.
+type leanBody struct {
+	src   io.ReadCloser
+	lc    *leanConn
+	lp    *leanPool
+	stop  func() bool
+	reuse bool
+	done  bool
+}
+
+func (b *leanBody) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.src.Read(p)
+	if err != nil {
+		b.finish(errors.Is(err, io.EOF))
+	}
+	return n, err
+}
+
+func (b *leanBody) Close() error {
+	if !b.done {
+		b.finish(false)
+	}
+	return nil
+}
+
+func (b *leanBody) finish(eof bool) {
+	b.done = true
+	// stop false: ctx ended and the deadline is (being) set: not reusable.
+	if b.stop() && eof && b.reuse {
+		b.lp.put(b.lc)
+		return
+	}
+	b.lc.c.Close()
+}
