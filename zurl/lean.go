@@ -14,13 +14,13 @@ import (
 
 // The lean client makes the common outbound request — plain http, the whole
 // body at hand, no redirects to follow — on the session's own goroutine:
-// write the request, read the response, hand the connection back. net/http's
-// Transport passes every request to a write goroutine and the response back
-// from a read goroutine per connection (three hand-offs and a dozen
-// allocations per request), which was a third of zurl's CPU for small
-// responses. The wire format is net/http's own: Request.Write and
-// http.ReadResponse do the encoding and parsing. Everything else (https,
-// streamed request bodies, follow-redirects, Expect) goes through net/http.
+// write the request (leanreq.go), read the response, hand the connection
+// back. net/http's Transport passes every request to a write goroutine and
+// the response back from a read goroutine per connection (three hand-offs
+// and a dozen allocations per request), which was a third of zurl's CPU for
+// small responses. Responses are parsed by http.ReadResponse, as the
+// Transport does. Everything else (https, streamed request bodies,
+// follow-redirects, Expect) goes through net/http.
 
 const (
 	leanIdleTimeout = 90 * time.Second // as the Transport's IdleConnTimeout
@@ -45,17 +45,17 @@ type leanConn struct {
 
 // leanPool keeps idle keep-alive connections per dial address, newest last.
 type leanPool struct {
-	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	dial func(ctx context.Context, addr string, checkPolicy bool) (net.Conn, error)
 	mu   sync.Mutex
 	idle map[string][]*leanConn
 }
 
-func newLeanPool(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *leanPool {
+func newLeanPool(dial func(ctx context.Context, addr string, checkPolicy bool) (net.Conn, error)) *leanPool {
 	return &leanPool{dial: dial, idle: map[string][]*leanConn{}}
 }
 
 // get returns a live idle connection to addr (reused = true) or dials one.
-func (lp *leanPool) get(ctx context.Context, addr string) (*leanConn, bool, error) {
+func (lp *leanPool) get(ctx context.Context, addr string, checkPolicy bool) (*leanConn, bool, error) {
 	for {
 		lp.mu.Lock()
 		list := lp.idle[addr]
@@ -72,7 +72,7 @@ func (lp *leanPool) get(ctx context.Context, addr string) (*leanConn, bool, erro
 		}
 		lc.c.Close()
 	}
-	c, err := lp.dial(ctx, "tcp", addr)
+	c, err := lp.dial(ctx, addr, checkPolicy)
 	if err != nil {
 		return nil, false, err
 	}
@@ -144,23 +144,22 @@ func (lc *leanConn) alive() bool {
 	return err == nil && ok
 }
 
-// leanEligible says whether the lean client can make the request.
-func leanEligible(req *http.Request, follow bool) bool {
-	return req.URL.Scheme == "http" && !follow && req.Header.Get("Expect") == "" && req.Method != http.MethodConnect
-}
+// readGET and readHEAD are the requests http.ReadResponse is told it
+// answers (only the method matters: a HEAD response has no body).
+var readGET, readHEAD = &http.Request{Method: http.MethodGet}, &http.Request{Method: http.MethodHead}
 
-// roundTrip makes req on a pooled connection to addr. The body of the
-// returned response hands the connection back when read to its end.
-func (lp *leanPool) roundTrip(ctx context.Context, req *http.Request, addr string) (*http.Response, error) {
+// roundTrip makes req on a pooled connection. The body of the returned
+// response hands the connection back when read to its end.
+func (lp *leanPool) roundTrip(ctx context.Context, req *leanReq) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
-		lc, reused, err := lp.get(ctx, addr)
+		lc, reused, err := lp.get(ctx, req.addr, req.checkPolicy)
 		if err != nil {
 			return nil, err
 		}
 		stop := context.AfterFunc(ctx, func() { lc.c.SetDeadline(aLongTimeAgo) })
 		resp, wrote, err := lc.exchange(req)
 		if err == nil {
-			reuse := !resp.Close && !req.Close
+			reuse := !resp.Close
 			if resp.Body == http.NoBody { // HEAD, 204, 304, Content-Length: 0
 				if stop() && reuse {
 					lp.put(lc)
@@ -181,36 +180,25 @@ func (lp *leanPool) roundTrip(ctx context.Context, req *http.Request, addr strin
 		// when no response byte came and the request can be replayed, as
 		// net/http does.
 		if reused && attempt == 0 && errors.Is(err, errStale) && (!wrote || replayable(req)) {
-			if req.Body == nil || req.Body == http.NoBody {
-				continue
-			}
-			if req.GetBody != nil {
-				if req.Body, err = req.GetBody(); err == nil {
-					continue
-				}
-			}
+			continue
 		}
 		return nil, err
 	}
 }
 
 // replayable is net/http's rule for retrying after the request went out.
-func replayable(req *http.Request) bool {
-	switch req.Method {
+func replayable(req *leanReq) bool {
+	switch req.method {
 	case "GET", "HEAD", "OPTIONS", "TRACE":
 		return true
 	}
-	_, a := req.Header["Idempotency-Key"]
-	_, b := req.Header["X-Idempotency-Key"]
-	return a || b
+	return req.headers.Has("Idempotency-Key") || req.headers.Has("X-Idempotency-Key")
 }
 
 // exchange writes req and reads the response head; wrote says whether any
-// of the request reached the connection.
-func (lc *leanConn) exchange(req *http.Request) (*http.Response, bool, error) {
-	if err := req.Write(lc.bw); err != nil {
-		return nil, true, err // a request over the buffer size may be partly out
-	}
+// of the request may have reached the connection.
+func (lc *leanConn) exchange(req *leanReq) (*http.Response, bool, error) {
+	req.write(lc.bw)
 	if err := lc.bw.Flush(); err != nil {
 		return nil, true, staleOr(err, true)
 	}
@@ -218,7 +206,11 @@ func (lc *leanConn) exchange(req *http.Request) (*http.Response, bool, error) {
 		if _, err := lc.br.Peek(1); err != nil {
 			return nil, true, staleOr(err, i == 0)
 		}
-		resp, err := http.ReadResponse(lc.br, req)
+		as := readGET
+		if req.method == http.MethodHead {
+			as = readHEAD
+		}
+		resp, err := http.ReadResponse(lc.br, as)
 		if err != nil {
 			return nil, true, err
 		}

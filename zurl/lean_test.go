@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -172,3 +173,80 @@ func TestLeanStaleConnection(t *testing.T) {
 		t.Fatalf("backend served %d, want 7", served.Load())
 	}
 }
+
+// The request the lean client writes: net/http's names, values, defaults
+// and Content-Length rule, in the requester's header order; hop-by-hop
+// headers dropped, the first non-empty User-Agent kept.
+func TestLeanRequestBytes(t *testing.T) {
+	t.Parallel()
+	heads := make(chan string, 4)
+	be := startRaw(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			var head strings.Builder
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				head.WriteString(line)
+				if line == "\r\n" {
+					break
+				}
+			}
+			h := head.String()
+			if i := strings.Index(h, "Content-Length: "); i >= 0 {
+				var n int
+				fmt.Sscanf(h[i+len("Content-Length: "):], "%d", &n)
+				b := make([]byte, n)
+				io.ReadFull(br, b)
+				h += string(b)
+			}
+			heads <- h
+			if strings.HasPrefix(h, "HEAD ") {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+				continue
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	r := startZurl(t, nil)
+	send := func(id, method, path string, h zhttp.Headers, body string) string {
+		p := r.request(&zhttp.Packet{ID: id, Method: method, URI: "http://example.com:8080" + path, Credits: 100, HasCredits: true,
+			IgnorePolicies: true, ConnectHost: "127.0.0.1", ConnectPort: port2(be), Headers: h, Body: []byte(body)})
+		if code, _, b := r.readResponse(p); code != 200 || (string(b) != "ok" && method != "HEAD") {
+			t.Fatalf("%s: %d %q", id, code, b)
+		}
+		return <-heads
+	}
+	got := send("g", "GET", "/a%20b?q=1&r", zhttp.Headers{{Name: "Host", Value: "ignored"}, {Name: "x-b", Value: " 2 "}, {Name: "X-A", Value: "1"}, {Name: "Connection", Value: "keep-alive"},
+		{Name: "user-agent", Value: "ua"}, {Name: "User-Agent", Value: "second"}, {Name: "Accept-Encoding", Value: "br"}, {Name: "X-A", Value: "again"}}, "")
+	want := "GET /a%20b?q=1&r HTTP/1.1\r\nHost: example.com:8080\r\nX-B: 2\r\nX-A: 1\r\nUser-Agent: ua\r\n" +
+		"Accept-Encoding: br\r\nX-A: again\r\nAccept: */*\r\n\r\n"
+	if got != want {
+		t.Errorf("GET:\n got %q\nwant %q", got, want)
+	}
+	got = send("p", "POST", "/", zhttp.Headers{{Name: "Content-Type", Value: "text/plain"}, {Name: "Content-Length", Value: "5"}}, "hello")
+	want = "POST / HTTP/1.1\r\nHost: example.com:8080\r\nContent-Type: text/plain\r\nAccept: */*\r\n" +
+		"Accept-Encoding: gzip, deflate\r\nContent-Length: 5\r\n\r\nhello"
+	if got != want {
+		t.Errorf("POST:\n got %q\nwant %q", got, want)
+	}
+	for _, c := range []struct{ method, cl string }{{"POST", "Content-Length: 0\r\n"}, {"DELETE", ""}, {"HEAD", ""}} {
+		got = send(c.method, c.method, "/", nil, "")
+		want = c.method + " / HTTP/1.1\r\nHost: example.com:8080\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate\r\n" + c.cl + "\r\n"
+		if got != want {
+			t.Errorf("%s:\n got %q\nwant %q", c.method, got, want)
+		}
+	}
+	// A value net/http refuses still ends in an error (it takes such requests).
+	p := r.request(&zhttp.Packet{ID: "bad", Method: "GET", URI: be.url("/"), Credits: 100, HasCredits: true, IgnorePolicies: true,
+		Headers: zhttp.Headers{{Name: "X-Bad", Value: "a\nb"}}})
+	for p.Type == zhttp.KeepAlive {
+		p = r.must("bad", 10*time.Second)
+	}
+	if p.Type != zhttp.Error {
+		t.Fatalf("invalid header value: %+v", p)
+	}
+}
+
+func port2(b *rawBackend) int64 { return int64(b.ln.Addr().(*net.TCPAddr).Port) }

@@ -34,7 +34,9 @@ func holdBackend(t *testing.T) (*httptest.Server, *atomic.Int64) {
 }
 
 func fastTimers(ka, expiry time.Duration) func(*Server) {
-	return func(s *Server) { s.timers = timers{sweep: 20 * time.Millisecond, keepAlive: ka, expiry: expiry} }
+	return func(s *Server) {
+		s.timers = timers{sweep: 20 * time.Millisecond, keepAlive: ka, expiry: expiry, worker: 10 * time.Second}
+	}
 }
 
 // Keep-alives for requesters that set ext.multi come batched in one
@@ -266,4 +268,35 @@ func TestDeferredAck(t *testing.T) {
 	if code, _, b := r.readResponse(r.must("post", 10*time.Second)); code != 200 || string(b) != "fast" {
 		t.Fatalf("post: %d %q", code, b)
 	}
+}
+
+// Sessions run on reused worker goroutines: sequential requests keep one
+// worker, which exits once idle for the worker timeout.
+func TestWorkersReusedThenExit(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	defer be.Close()
+	r := startZurl(t, nil, func(s *Server) { s.timers.worker = 500 * time.Millisecond })
+	// This server's workers only (the receiver is the first argument).
+	workers := func() int { return strings.Count(stacks(), fmt.Sprintf("zurl.(*Server).work(%p", r.srv)) }
+	for i := 0; i < 20; i++ {
+		p := r.request(&zhttp.Packet{ID: fmt.Sprint("w", i), Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true})
+		if code, _, b := r.readResponse(p); code != 200 || string(b) != "ok" {
+			t.Fatalf("request %d: %d %q", i, code, b)
+		}
+		waitFor(t, 5*time.Second, func() error {
+			if r.srv.Open() != 0 {
+				return fmt.Errorf("session still open")
+			}
+			return nil
+		})
+	}
+	if n := workers(); n != 1 {
+		t.Fatalf("%d workers after 20 sequential requests, want 1", n)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if n := workers(); n != 0 {
+			return fmt.Errorf("%d idle workers left", n)
+		}
+		return nil
+	})
 }

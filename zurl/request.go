@@ -63,20 +63,8 @@ func newClients(p *policy, maxOpen int) *clients {
 	c := &clients{maxIdle: maxOpen, m: map[tlsKey]transportEntry{},
 		dialer: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
 	c.policy.Store(p)
-	c.lean = newLeanPool(c.dial)
+	c.lean = newLeanPool(c.dialPolicy)
 	return c
-}
-
-// do makes the request, through the lean client when it can (lean.go).
-func (c *clients) do(req *http.Request, client *http.Client, follow bool) (*http.Response, error) {
-	if !leanEligible(req, follow) {
-		return client.Do(req)
-	}
-	addr := req.URL.Host
-	if req.URL.Port() == "" {
-		addr = net.JoinHostPort(req.URL.Hostname(), "80")
-	}
-	return c.lean.roundTrip(req.Context(), req, addr) // the context carries the dial's policy options
 }
 
 func (c *clients) get(k tlsKey) transportEntry {
@@ -114,11 +102,19 @@ func (c *clients) close() {
 	}
 }
 
-// dial applies the policy to the resolved addresses of requests that do
-// not ignore policies, so a name resolving into a denied range is refused.
+// dial is net/http's dialer: the request's options say whether to check
+// the policy.
 func (c *clients) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	o, _ := ctx.Value(optsKey{}).(*reqOpts)
-	if o == nil || !o.checkPolicy {
+	return c.dialPolicy(ctx, addr, o != nil && o.checkPolicy)
+}
+
+// dialPolicy applies the policy to the resolved addresses of requests that
+// do not ignore policies, so a name resolving into a denied range is
+// refused.
+func (c *clients) dialPolicy(ctx context.Context, addr string, checkPolicy bool) (net.Conn, error) {
+	const network = "tcp"
+	if !checkPolicy {
 		return c.dialer.DialContext(ctx, network, addr)
 	}
 	host, port, err := net.SplitHostPort(addr)

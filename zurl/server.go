@@ -44,6 +44,8 @@ type Server struct {
 	outCtx context.Context // a reply blocked by the PUB's HWM gives up when it ends
 	sess   sessionTable
 	slots  chan struct{} // max_open_requests: one token per live session
+	idle   chan *session // hands a new session to a worker waiting for one (workers.go)
+	quit   chan struct{} // closed when Run returns: idle workers exit
 	http   *clients
 	bufs   sync.Pool // response read buffers of readBufSize bytes
 	timers timers
@@ -73,6 +75,7 @@ func New(cfg configs.ZurlConfig, log zerolog.Logger) (*Server, error) {
 		id = "{" + uuid() + "}" // zurl's random id keeps Qt's braces
 	}
 	s := &Server{cfg: cfg, log: log, id: id, slots: make(chan struct{}, cfg.MaxOpenRequests),
+		idle: make(chan *session), quit: make(chan struct{}),
 		timers: defaultTimers}
 	s.sess.init()
 	s.http = newClients(newPolicy(cfg.DefPolicy, cfg.Allow, cfg.Deny), cfg.MaxOpenRequests)
@@ -172,6 +175,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.waitIdle(5 * time.Second)
 	stopSend()
 	s.out.Close()
+	close(s.quit)
 	s.http.close()
 	s.log.Info().Msg("stopped")
 	return nil
@@ -245,7 +249,7 @@ func (s *Server) onFirst(ctx context.Context, msg []byte) {
 	ss := newSession(s, p, u)
 	s.sess.put(k, ss)
 	ss.ack()
-	go ss.run()
+	s.spawn(ss)
 }
 
 // onLater dispatches a ROUTER packet to its session(s) (ROUTER goroutine).

@@ -210,32 +210,41 @@ func (ss *session) run() {
 		ctx, stop = context.WithTimeout(ctx, time.Duration(p.Timeout)*time.Millisecond)
 		defer stop()
 	}
-	var body io.Reader
-	switch {
-	case ss.body != nil:
-		body = ss.body
-	case len(p.Body) > 0:
-		body = bytes.NewReader(p.Body)
+	method := http.MethodGet
+	var resp *http.Response
+	var err error
+	if lr := leanRequest(p, ss.target); lr != nil {
+		method = lr.method
+		resp, err = ss.srv.http.lean.roundTrip(ctx, lr)
+	} else {
+		var body io.Reader
+		switch {
+		case ss.body != nil:
+			body = ss.body
+		case len(p.Body) > 0:
+			body = bytes.NewReader(p.Body)
+		}
+		req, client, berr := ss.srv.http.build(ctx, p, ss.target, body)
+		if berr != nil {
+			ss.srv.log.Info().Err(berr).Str("id", ss.key.id).Msg("bad request")
+			ss.fail("bad-request")
+			return
+		}
+		method = req.Method
+		resp, err = client.Do(req)
 	}
-	req, client, err := ss.srv.http.build(ctx, p, ss.target, body)
-	if err != nil {
-		ss.srv.log.Info().Err(err).Str("id", ss.key.id).Msg("bad request")
-		ss.fail("bad-request")
-		return
-	}
-	resp, err := ss.srv.http.do(req, client, p.FollowRedirects)
 	if err != nil {
 		ss.failed(err, "request failed")
 		return
 	}
 	defer resp.Body.Close()
-	ss.pump(req, resp)
+	ss.pump(method, resp)
 }
 
 // pump sends the response: the head at once (with the whole body when it
 // is declared and fits the credits), then body chunks of at most the
 // credits the requester has granted.
-func (ss *session) pump(req *http.Request, resp *http.Response) {
+func (ss *session) pump(method string, resp *http.Response) {
 	p := ss.first
 	head := &zhttp.Packet{HasCode: true, Code: int64(resp.StatusCode), Reason: reason(resp),
 		HasHeaders: true, Headers: responseHeaders(resp)}
@@ -244,7 +253,7 @@ func (ss *session) pump(req *http.Request, resp *http.Response) {
 		ss.failed(ErrMaxSize, "response too large")
 		return
 	}
-	if req.Method == http.MethodHead || resp.StatusCode == 204 || resp.StatusCode == 304 || cl == 0 {
+	if method == http.MethodHead || resp.StatusCode == 204 || resp.StatusCode == 304 || cl == 0 {
 		ss.send(head, true)
 		return
 	}

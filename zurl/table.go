@@ -81,13 +81,15 @@ func (t *sessionTable) each(fn func(*session)) {
 	}
 }
 
-// timers are the zhttp keep-alive and expiry periods and the ack delay
-// (session.ack); tests change them.
+// timers are the zhttp keep-alive and expiry periods, the ack delay
+// (session.ack) and how long an idle worker waits (workers.go); tests
+// change them.
 type timers struct {
-	sweep, keepAlive, expiry, ack time.Duration
+	sweep, keepAlive, expiry, ack, worker time.Duration
 }
 
-var defaultTimers = timers{sweep: sweepInterval, keepAlive: keepAliveInterval, expiry: sessionExpiry, ack: ackDelay}
+var defaultTimers = timers{sweep: sweepInterval, keepAlive: keepAliveInterval, expiry: sessionExpiry, ack: ackDelay,
+	worker: 10 * time.Second}
 
 // sweepLoop expires silent sessions and sends keep-alives, batched per
 // requester for requesters that announced ext.multi.
