@@ -37,6 +37,7 @@ var errStale = errors.New("zurl: idle connection closed by the server")
 
 type leanConn struct {
 	c      net.Conn
+	rc     syscall.RawConn // for the liveness peek; nil if c has none
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	addr   string
@@ -76,7 +77,11 @@ func (lp *leanPool) get(ctx context.Context, addr string, checkPolicy bool) (*le
 	if err != nil {
 		return nil, false, err
 	}
-	return &leanConn{c: c, br: bufio.NewReaderSize(c, leanBufSize), bw: bufio.NewWriterSize(c, leanBufSize), addr: addr}, false, nil
+	lc := &leanConn{c: c, br: bufio.NewReaderSize(c, leanBufSize), bw: bufio.NewWriterSize(c, leanBufSize), addr: addr}
+	if sc, ok := c.(syscall.Conn); ok {
+		lc.rc, _ = sc.SyscallConn()
+	}
+	return lc, false, nil
 }
 
 // put keeps a connection whose last response was read to its end.
@@ -126,17 +131,12 @@ func (lc *leanConn) alive() bool {
 	if lc.br.Buffered() > 0 {
 		return false
 	}
-	sc, ok := lc.c.(syscall.Conn)
-	if !ok {
+	if lc.rc == nil {
 		return true
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	ok = false
+	ok := false
 	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
+	err := lc.rc.Read(func(fd uintptr) bool {
 		_, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		ok = e == syscall.EAGAIN
 		return true

@@ -168,9 +168,20 @@ func parseTarget(uri string) (*url.URL, error) {
 
 // hopHeaders are per-connection: net/http writes its own.
 func hopHeader(name string) bool {
-	switch strings.ToLower(name) {
-	case "host", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection":
-		return true
+	// By length first: most names are none of these and cost one compare.
+	switch len(name) {
+	case 2:
+		return strings.EqualFold(name, "te")
+	case 4:
+		return strings.EqualFold(name, "host")
+	case 7:
+		return strings.EqualFold(name, "trailer") || strings.EqualFold(name, "upgrade")
+	case 10:
+		return strings.EqualFold(name, "connection") || strings.EqualFold(name, "keep-alive")
+	case 16:
+		return strings.EqualFold(name, "proxy-connection")
+	case 17:
+		return strings.EqualFold(name, "transfer-encoding")
 	}
 	return false
 }

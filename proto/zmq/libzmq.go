@@ -9,7 +9,12 @@ package zmq
 #include <stdlib.h>
 
 // Every helper returns errno itself: zmq_errno() read in a later cgo call
-// could come from another OS thread.
+// could come from another OS thread. Socket and message handles pass as
+// uintptr_t: they are C memory, and an unsafe.Pointer argument costs a
+// cgo pointer check on every call.
+#include <stdint.h>
+#define S(s) ((void *)(s))
+#define M(m) ((zmq_msg_t *)(m))
 
 static int zsetint(void *s, int opt, int v) {
 	return zmq_setsockopt(s, opt, &v, sizeof v) == 0 ? 0 : zmq_errno();
@@ -28,42 +33,44 @@ static int zfd(void *s, int *fd) {
 }
 
 // zevents returns ZMQ_EVENTS (>= 0) or -errno.
-static int zevents(void *s) {
+static int zevents(uintptr_t s) {
 	int ev = 0;
 	size_t n = sizeof ev;
-	return zmq_getsockopt(s, ZMQ_EVENTS, &ev, &n) == 0 ? ev : -zmq_errno();
+	return zmq_getsockopt(S(s), ZMQ_EVENTS, &ev, &n) == 0 ? ev : -zmq_errno();
 }
 
-static int zsend(void *s, void *data, size_t n, int flags) {
-	return zmq_send(s, data, n, flags) >= 0 ? 0 : zmq_errno();
+// data is Go memory the caller keeps alive (runtime.KeepAlive); libzmq
+// copies it before returning.
+static int zsend(uintptr_t s, uintptr_t data, size_t n, int flags) {
+	return zmq_send(S(s), (void *)data, n, flags) >= 0 ? 0 : zmq_errno();
 }
 
 typedef struct { void *data; int size; int more; int err; } zframe_r;
 
 // zrecv receives one frame into m (zmq_msg_recv releases what m held
 // before); the data stays valid until the next zrecv on m.
-static zframe_r zrecv(void *s, zmq_msg_t *m, int flags) {
+static zframe_r zrecv(uintptr_t s, uintptr_t m, int flags) {
 	zframe_r r = {0, 0, 0, 0};
-	int n = zmq_msg_recv(m, s, flags);
+	int n = zmq_msg_recv(M(m), S(s), flags);
 	if (n < 0) {
 		r.err = zmq_errno();
 		return r;
 	}
-	r.data = zmq_msg_data(m);
+	r.data = zmq_msg_data(M(m));
 	r.size = n;
-	r.more = zmq_msg_more(m);
+	r.more = zmq_msg_more(M(m));
 	return r;
 }
 
-static zmq_msg_t *znewmsg(void) {
+static uintptr_t znewmsg(void) {
 	zmq_msg_t *m = malloc(sizeof(zmq_msg_t));
 	if (m) zmq_msg_init(m);
-	return m;
+	return (uintptr_t)m;
 }
 
-static void zfreemsg(zmq_msg_t *m) {
-	zmq_msg_close(m);
-	free(m);
+static void zfreemsg(uintptr_t m) {
+	zmq_msg_close(M(m));
+	free(M(m));
 }
 */
 import "C"
@@ -72,6 +79,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -99,7 +107,8 @@ var zmqTypes = map[Type]C.int{
 type Socket struct {
 	t    Type
 	h    unsafe.Pointer // the libzmq socket; nil once closed
-	msg  *C.zmq_msg_t   // receive buffer (frames are copied out)
+	hp   C.uintptr_t    // h, for the hot-path helpers
+	msg  C.uintptr_t    // receive buffer (frames are copied out)
 	f    *os.File       // dup of ZMQ_FD, registered with the poller
 	rc   syscall.RawConn
 	rto  time.Duration // < 0: Recv blocks forever
@@ -136,7 +145,7 @@ func New(t Type, o Options) (*Socket, error) {
 	if h == nil {
 		return nil, fmt.Errorf("zmq: cannot create %v socket: %w", t, errno(C.zmq_errno()))
 	}
-	s := &Socket{t: t, h: h, opts: o}
+	s := &Socket{t: t, h: h, hp: C.uintptr_t(uintptr(h)), opts: o}
 	if err := s.setOptions(o); err != nil {
 		C.zmq_close(h)
 		return nil, fmt.Errorf("zmq: %v socket options: %w", t, err)
@@ -161,7 +170,11 @@ func New(t Type, o Options) (*Socket, error) {
 		return nil, fmt.Errorf("zmq: %v socket fd: %w", t, err)
 	}
 	s.rc = rc
-	s.msg = C.znewmsg()
+	if s.msg = C.znewmsg(); s.msg == 0 {
+		s.f.Close()
+		C.zmq_close(h)
+		return nil, fmt.Errorf("zmq: %v socket: out of memory", t)
+	}
 	rt := o.RecvTimeout
 	if rt == 0 {
 		rt = DefaultTimeout
@@ -328,12 +341,13 @@ func (s *Socket) Send(frames ...[]byte) error {
 		if i < len(frames)-1 {
 			flags |= C.ZMQ_SNDMORE
 		}
-		var p unsafe.Pointer
+		var p C.uintptr_t
 		if len(f) > 0 {
-			p = unsafe.Pointer(&f[0])
+			p = C.uintptr_t(uintptr(unsafe.Pointer(&f[0])))
 		}
 		for {
-			e := C.zsend(s.h, p, C.size_t(len(f)), flags)
+			e := C.zsend(s.hp, p, C.size_t(len(f)), flags)
+			runtime.KeepAlive(f)
 			if e == 0 {
 				break
 			}
@@ -357,13 +371,16 @@ func (s *Socket) Send(frames ...[]byte) error {
 // Recv receives one whole multipart message. It returns ErrTimeout when
 // nothing arrived within the receive timeout. Frames after the first are
 // already in memory (ZeroMQ delivers messages atomically).
-func (s *Socket) Recv() ([][]byte, error) {
+func (s *Socket) Recv() ([][]byte, error) { return s.recvAppend(nil) }
+
+// recvAppend is Recv appending the frames to dst (RecvLoop reuses it).
+func (s *Socket) recvAppend(dst [][]byte) ([][]byte, error) {
 	if s.h == nil {
 		return nil, ErrClosed
 	}
 	var deadline time.Time
 	for {
-		msg, err := s.recvNow()
+		msg, err := s.recvNow(dst)
 		if err != errAgain {
 			return msg, err
 		}
@@ -378,17 +395,18 @@ func (s *Socket) Recv() ([][]byte, error) {
 
 var errAgain = errors.New("zmq: nothing queued")
 
-// recvNow takes a queued message without waiting (errAgain: none).
-func (s *Socket) recvNow() ([][]byte, error) {
-	var msg [][]byte
+// recvNow takes a queued message without waiting (errAgain: none),
+// appending its frames to msg.
+func (s *Socket) recvNow(msg [][]byte) ([][]byte, error) {
+	first := len(msg)
 	flags := C.int(C.ZMQ_DONTWAIT)
 	for {
-		r := C.zrecv(s.h, s.msg, flags)
+		r := C.zrecv(s.hp, s.msg, flags)
 		if r.err != 0 {
 			switch {
 			case r.err == C.EINTR:
 				continue
-			case r.err == C.EAGAIN && len(msg) == 0:
+			case r.err == C.EAGAIN && len(msg) == first:
 				return nil, errAgain
 			case r.err == C.EAGAIN:
 				flags = 0 // cannot happen (atomic delivery); wait for the rest
@@ -403,7 +421,7 @@ func (s *Socket) recvNow() ([][]byte, error) {
 			copy(b, unsafe.Slice((*byte)(r.data), int(r.size)))
 		}
 		if msg == nil && r.more == 0 {
-			return [][]byte{b}, nil
+			return [][]byte{b}, nil // one allocation for the usual single frame
 		}
 		msg = append(msg, b)
 		if r.more == 0 {
@@ -422,7 +440,7 @@ func (s *Socket) waitIn(deadline time.Time) error {
 	}
 	var evErr C.int
 	err := s.rc.Read(func(uintptr) bool {
-		ev := C.zevents(s.h)
+		ev := C.zevents(s.hp)
 		if ev < 0 {
 			evErr = -ev
 			return true
@@ -453,5 +471,5 @@ func (s *Socket) Close() {
 	s.f.Close()
 	C.zfreemsg(s.msg)
 	C.zmq_close(s.h)
-	s.h, s.msg = nil, nil
+	s.h, s.hp, s.msg = nil, 0, 0
 }

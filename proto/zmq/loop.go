@@ -12,11 +12,13 @@ import (
 // this goroutine, then closes s. It is the whole life of a receive-only
 // socket (PULL, SUB, receive-side ROUTER). Errors other than timeouts are
 // passed to onErr (may be nil) and the loop goes on: one bad peer must not
-// stop the process.
+// stop the process. The msg slice is reused once fn returns; the frames in
+// it are not, and fn may keep them.
 func RecvLoop(ctx context.Context, s *Socket, fn func(msg [][]byte), onErr func(error)) {
 	defer s.Close()
+	var buf [][]byte
 	for ctx.Err() == nil {
-		msg, err := s.Recv()
+		msg, err := s.recvAppend(buf[:0])
 		if err != nil {
 			if errors.Is(err, ErrTimeout) {
 				continue
@@ -31,6 +33,10 @@ func RecvLoop(ctx context.Context, s *Socket, fn func(msg [][]byte), onErr func(
 			continue
 		}
 		fn(msg)
+		if cap(msg) <= 8 {
+			clear(msg)
+			buf = msg
+		}
 	}
 }
 
