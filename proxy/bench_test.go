@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/proto/handoff"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 	"github.com/pushpin-go/pushpin/zurl"
@@ -28,12 +29,15 @@ import (
 // and a loopback net/http backend. Only the connection manager is fake, so
 // a benchmark over it measures proxy + zurl per request.
 type stackRig struct {
-	push   *zmq.Socket
-	pushMu sync.Mutex
-	mu     sync.Mutex
-	wait   map[string]chan *zhttp.Packet
-	seq    atomic.Int64
-	stop   func()
+	push     *zmq.Socket
+	pushMu   sync.Mutex
+	router   *zmq.Socket // later packets to the proxy (handoff-proceed)
+	routerMu sync.Mutex
+	mu       sync.Mutex
+	wait     map[string]chan *zhttp.Packet
+	accepts  chan *handoff.Accept
+	seq      atomic.Int64
+	stop     func()
 }
 
 func newStackRig(tb testing.TB, handler http.Handler) (*stackRig, string) {
@@ -64,9 +68,9 @@ func newStackRig(tb testing.TB, handler http.Handler) (*stackRig, string) {
 		}
 		return s
 	}
-	r := &stackRig{wait: map[string]chan *zhttp.Packet{}}
+	r := &stackRig{wait: map[string]chan *zhttp.Packet{}, accepts: make(chan *handoff.Accept, 1000)}
 	r.push = mk(zmq.Push, zmq.Options{SndHWM: 100}, ipc("condure-out"))
-	router := mk(zmq.Router, zmq.Options{Identity: "condure", RouterMandatory: true}, ipc("condure-out-stream"))
+	r.router = mk(zmq.Router, zmq.Options{Identity: "condure", RouterMandatory: true}, ipc("condure-out-stream"))
 	sub := mk(zmq.Sub, zmq.Options{Subscribe: []string{"condure "}, RcvHWM: 101000}, ipc("condure-in"))
 
 	log := zerolog.Nop()
@@ -81,9 +85,25 @@ func newStackRig(tb testing.TB, handler http.Handler) (*stackRig, string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); _ = zs.Run(ctx) }()
 	go func() { defer wg.Done(); _ = px.Run(ctx) }()
+	// The handler's end of the handoff (the proxy binds it).
+	hpull, err := zmq.New(zmq.Pull, zmq.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := hpull.Connect(ipc("accept")); err != nil {
+		tb.Fatal(err)
+	}
+	go func() {
+		defer wg.Done()
+		zmq.RecvLoop(ctx, hpull, func(msg [][]byte) {
+			if a, err := handoff.ParseAccept(msg[0]); err == nil {
+				r.accepts <- a
+			}
+		}, nil)
+	}()
 	go func() {
 		defer wg.Done()
 		zmq.RecvLoop(ctx, sub, func(msg [][]byte) {
@@ -92,7 +112,18 @@ func newStackRig(tb testing.TB, handler http.Handler) (*stackRig, string) {
 				return
 			}
 			p, err := zhttp.ParseMessage(m)
-			if err != nil || p.Type != zhttp.Data {
+			if err != nil {
+				return
+			}
+			if p.Type == zhttp.HandoffStart {
+				// As condure: agree, at the next seq, to the sender.
+				q := zhttp.Packet{From: "condure", ID: p.ID, Seq: 1, HasSeq: true, Type: zhttp.HandoffProceed}
+				r.routerMu.Lock()
+				_ = r.router.Send([]byte(p.From), nil, q.AppendMessage(nil))
+				r.routerMu.Unlock()
+				return
+			}
+			if p.Type != zhttp.Data {
 				return // the ack (keep-alive) and credits need no answer here
 			}
 			r.mu.Lock()
@@ -107,7 +138,7 @@ func newStackRig(tb testing.TB, handler http.Handler) (*stackRig, string) {
 		cancel()
 		wg.Wait()
 		r.push.Close()
-		router.Close()
+		r.router.Close()
 		be.Close()
 		os.RemoveAll(dir)
 	}
@@ -155,6 +186,27 @@ func (r *stackRig) get(uri string) (*zhttp.Packet, error) {
 	}
 }
 
+// hold opens a GRIP stream hold as condure would and waits for the Accept
+// the handler gets (the proxy's part of a held connection).
+func (r *stackRig) hold(uri string) error {
+	id := "h-" + strconv.FormatInt(r.seq.Add(1), 36)
+	p := zhttp.Packet{From: "condure", ID: id, Seq: 0, HasSeq: true, Ext: zhttp.Ext{Multi: true},
+		Method: "GET", URI: uri, Headers: zhttp.Headers{{Name: "Host", Value: "example.com"}},
+		HasHeaders: true, Stream: true, Credits: 8192, HasCredits: true, PeerAddress: "127.0.0.1", PeerPort: 5555}
+	r.pushMu.Lock()
+	err := r.push.Send(p.AppendMessage(nil))
+	r.pushMu.Unlock()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-r.accepts:
+		return nil
+	case <-time.After(10 * time.Second):
+		return errors.New("no accept within 10 s")
+	}
+}
+
 // BenchmarkProxiedRequest is one small GET through proxy and zurl to a
 // loopback backend, with 1 and 50 requests in flight; allocs/op counts
 // every allocation of the process (proxy, zurl, the fake connection
@@ -198,6 +250,54 @@ func BenchmarkProxiedRequest(b *testing.B) {
 			b.StopTimer()
 			// CPU time of the whole process per request: robust when
 			// other work shares the machine, unlike ns/op.
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			select {
+			case err := <-errc:
+				b.Fatal(err)
+			default:
+			}
+		})
+	}
+}
+
+// BenchmarkHeldOpen is the proxy's and zurl's part of opening a held
+// connection: request, GRIP stream-hold response, handoff-start,
+// handoff-proceed, Accept to the handler; 1 and 50 opening at once.
+func BenchmarkHeldOpen(b *testing.B) {
+	r, base := newStackRig(b, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h := w.Header()
+		h.Set("Grip-Hold", "stream")
+		h.Set("Grip-Channel", "c"+req.URL.Query().Get("ch"))
+		h.Set("Content-Type", "text/plain")
+		w.Write([]byte("ok\n"))
+	}))
+	uri := base + "/stream?ch=1"
+	time.Sleep(400 * time.Millisecond)
+	if err := r.hold(uri); err != nil {
+		b.Fatalf("warm-up: %v", err)
+	}
+	for _, conc := range []int{1, 50} {
+		b.Run(fmt.Sprintf("conc_%d", conc), func(b *testing.B) {
+			b.ReportAllocs()
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			errc := make(chan error, conc)
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			for w := 0; w < conc; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(b.N) {
+						if err := r.hold(uri); err != nil {
+							errc <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 			select {
 			case err := <-errc:
