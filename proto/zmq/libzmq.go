@@ -32,13 +32,6 @@ static int zfd(void *s, int *fd) {
 	return zmq_getsockopt(s, ZMQ_FD, fd, &n) == 0 ? 0 : zmq_errno();
 }
 
-// zevents returns ZMQ_EVENTS (>= 0) or -errno.
-static int zevents(uintptr_t s) {
-	int ev = 0;
-	size_t n = sizeof ev;
-	return zmq_getsockopt(S(s), ZMQ_EVENTS, &ev, &n) == 0 ? ev : -zmq_errno();
-}
-
 // data is Go memory the caller keeps alive (runtime.KeepAlive); libzmq
 // copies it before returning.
 static int zsend(uintptr_t s, uintptr_t data, size_t n, int flags) {
@@ -105,14 +98,19 @@ var zmqTypes = map[Type]C.int{
 // a fifth of the proxy's CPU. Only a Send refused by a full high-water mark
 // blocks in libzmq (ZMQ_SNDTIMEO), which is rare and keeps the old semantics.
 type Socket struct {
-	t    Type
-	h    unsafe.Pointer // the libzmq socket; nil once closed
-	hp   C.uintptr_t    // h, for the hot-path helpers
-	msg  C.uintptr_t    // receive buffer (frames are copied out)
-	f    *os.File       // dup of ZMQ_FD, registered with the poller
-	rc   syscall.RawConn
-	rto  time.Duration // < 0: Recv blocks forever
-	opts Options
+	t   Type
+	h   unsafe.Pointer // the libzmq socket; nil once closed
+	hp  C.uintptr_t    // h, for the hot-path helpers
+	msg C.uintptr_t    // receive buffer (frames are copied out)
+	f   *os.File       // dup of ZMQ_FD, registered with the poller
+	rc  syscall.RawConn
+	rto time.Duration // < 0: Recv blocks forever
+	dl  time.Time     // the read deadline set on f
+
+	tryRecv    func(uintptr) bool // s.tryRecvNow, made once
+	rdst, rmsg [][]byte
+	rerr       error
+	opts       Options
 }
 
 var (
@@ -170,6 +168,7 @@ func New(t Type, o Options) (*Socket, error) {
 		return nil, fmt.Errorf("zmq: %v socket fd: %w", t, err)
 	}
 	s.rc = rc
+	s.tryRecv = s.tryRecvNow
 	if s.msg = C.znewmsg(); s.msg == 0 {
 		s.f.Close()
 		C.zmq_close(h)
@@ -374,23 +373,46 @@ func (s *Socket) Send(frames ...[]byte) error {
 func (s *Socket) Recv() ([][]byte, error) { return s.recvAppend(nil) }
 
 // recvAppend is Recv appending the frames to dst (RecvLoop reuses it).
+//
+// The receive attempt is the poller's readiness check: rc.Read arms the
+// poller first, then calls it, and parks only when it finds nothing, so a
+// wake-up between the attempt and the park is not lost. ZMQ_FD is
+// edge-like (it signals that the socket's state may have changed), and the
+// attempt, which processes libzmq's pending commands, is what re-arms it.
 func (s *Socket) recvAppend(dst [][]byte) ([][]byte, error) {
 	if s.h == nil {
 		return nil, ErrClosed
 	}
-	var deadline time.Time
-	for {
-		msg, err := s.recvNow(dst)
-		if err != errAgain {
-			return msg, err
-		}
-		if deadline.IsZero() && s.rto >= 0 {
-			deadline = time.Now().Add(s.rto)
-		}
-		if err := s.waitIn(deadline); err != nil {
-			return nil, err
+	if s.rto >= 0 {
+		// The deadline stays while it is at least half the timeout away:
+		// setting it costs a timer update, and a Recv that returns early
+		// with ErrTimeout is still within its bound.
+		if now := time.Now(); s.dl.Sub(now) < s.rto/2 {
+			s.dl = now.Add(s.rto)
+			if err := s.f.SetReadDeadline(s.dl); err != nil {
+				return nil, ErrClosed
+			}
 		}
 	}
+	s.rdst = dst
+	err := s.rc.Read(s.tryRecv)
+	msg, rerr := s.rmsg, s.rerr
+	s.rdst, s.rmsg, s.rerr = nil, nil, nil
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, ErrTimeout
+	case err != nil:
+		return nil, ErrClosed
+	}
+	return msg, rerr
+}
+
+// tryRecvNow is recvAppend's readiness check; its arguments and results go
+// through the socket so that the func value is made once per socket, not
+// allocated per receive.
+func (s *Socket) tryRecvNow(uintptr) bool {
+	s.rmsg, s.rerr = s.recvNow(s.rdst)
+	return s.rerr != errAgain
 }
 
 var errAgain = errors.New("zmq: nothing queued")
@@ -428,38 +450,6 @@ func (s *Socket) recvNow(msg [][]byte) ([][]byte, error) {
 			return msg, nil
 		}
 	}
-}
-
-// waitIn parks until the socket has a message to read (ZMQ_EVENTS shows
-// POLLIN) or the deadline passes (zero: none). ZMQ_FD is edge-like: it
-// signals that the events may have changed, so the events are read after
-// every wake-up, and reading them is what re-arms it.
-func (s *Socket) waitIn(deadline time.Time) error {
-	if err := s.f.SetReadDeadline(deadline); err != nil {
-		return ErrClosed
-	}
-	var evErr C.int
-	err := s.rc.Read(func(uintptr) bool {
-		ev := C.zevents(s.hp)
-		if ev < 0 {
-			evErr = -ev
-			return true
-		}
-		return ev&C.ZMQ_POLLIN != 0
-	})
-	switch {
-	case evErr == C.ETERM || evErr == C.ENOTSOCK:
-		return ErrClosed
-	case evErr == C.EINTR:
-		return nil // the caller retries
-	case evErr != 0:
-		return fmt.Errorf("zmq: events on %v: %w", s.t, errno(evErr))
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return ErrTimeout
-	case err != nil:
-		return ErrClosed
-	}
-	return nil
 }
 
 // Close destroys the socket. Pending outgoing messages are dropped after
