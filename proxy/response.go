@@ -139,7 +139,7 @@ func (s *session) proxyError(detail string) {
 func (s *session) gripDone() {
 	ins, err := grip.ParseResponse(s.code, s.reason, s.respHeaders, s.gripBuf, grip.Options{ChannelPrefix: s.route.Prefix})
 	if err != nil {
-		s.log.Info().Err(err).Msg("invalid GRIP response")
+		s.lg().Info().Err(err).Msg("invalid GRIP response")
 		s.proxyError(err.Error())
 		return
 	}
@@ -240,6 +240,6 @@ func (s *session) sendAccept() {
 		AutoCrossOrigin: s.px.cfg.Proxy.AutoCrossOrigin || r.AutoCrossOrigin,
 	}
 	s.px.accept.SendEncoded(s.px.ctx, a.AppendMessage)
-	s.log.Debug().Msg("handed off to handler")
+	s.debug().Msg("handed off to handler")
 	s.end()
 }

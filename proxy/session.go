@@ -56,7 +56,7 @@ const (
 // serialized.
 type session struct {
 	px     *Proxy
-	log    zerolog.Logger
+	logger *zerolog.Logger // see lg
 	key    string
 	client *stream
 	zcur   atomic.Pointer[stream] // current outbound request, for the ticker
@@ -118,8 +118,37 @@ func newSession(px *Proxy, p *zhttp.Packet, now int64) *session {
 		first:     p,
 		retainAll: true,
 	}
-	s.log = px.log.With().Str("rid", p.ID).Logger()
 	return s
+}
+
+// lg is the session's logger (rid and route fields), made at first use:
+// making it for every request cost two allocations, and sessions rarely log.
+func (s *session) lg() *zerolog.Logger {
+	if s.logger == nil {
+		c := s.px.log.With().Str("rid", s.client.id)
+		if s.route != nil {
+			c = c.Str("route", s.route.ID)
+		}
+		l := c.Logger()
+		s.logger = &l
+	}
+	return s.logger
+}
+
+// debug and trace return nil (a no-op event) unless the level is on,
+// without making the logger.
+func (s *session) debug() *zerolog.Event {
+	if s.px.log.GetLevel() > zerolog.DebugLevel {
+		return nil
+	}
+	return s.lg().Debug()
+}
+
+func (s *session) trace() *zerolog.Event {
+	if s.px.log.GetLevel() > zerolog.TraceLevel {
+		return nil
+	}
+	return s.lg().Trace()
 }
 
 // start registers a new session and handles its first packet; it reports
@@ -197,7 +226,7 @@ func (s *session) begin() {
 	s.mdata = p.Ext.MultiData
 	switch {
 	case p.Type != zhttp.Data || p.Seq != 0 || p.URI == "":
-		s.log.Debug().Msg("bad first packet")
+		s.debug().Msg("bad first packet")
 		s.sendClient(zhttp.Packet{Type: zhttp.Error, Condition: "bad-request"}, true)
 		s.end()
 		return
@@ -244,7 +273,7 @@ func (s *session) handleClient(p *zhttp.Packet) {
 		return
 	}
 	if p.Seq != s.inSeq {
-		s.log.Debug().Int64("expected", s.inSeq).Int64("got", p.Seq).Msg("client: bad seq, canceling")
+		s.debug().Int64("expected", s.inSeq).Int64("got", p.Seq).Msg("client: bad seq, canceling")
 		s.sendClient(zhttp.Packet{Type: zhttp.Cancel}, true)
 		s.cancelZurl()
 		s.end()
@@ -284,13 +313,13 @@ func (s *session) expire(client bool) {
 		return
 	}
 	if client {
-		s.log.Debug().Msg("client session expired")
+		s.debug().Msg("client session expired")
 		s.cancelZurl()
 		s.sendClient(zhttp.Packet{Type: zhttp.Cancel}, true)
 		s.end()
 		return
 	}
-	s.log.Debug().Msg("backend session expired")
+	s.debug().Msg("backend session expired")
 	s.cancelZurl()
 	s.onBackendError("session-timeout")
 }
