@@ -18,8 +18,8 @@ import (
 // back. net/http's Transport passes every request to a write goroutine and
 // the response back from a read goroutine per connection (three hand-offs
 // and a dozen allocations per request), which was a third of zurl's CPU for
-// small responses. Responses are parsed by http.ReadResponse, as the
-// Transport does. Everything else (https, streamed request bodies,
+// small responses. Responses are parsed by readHead (leanresp.go) with
+// net/http's rules. Everything else (https, streamed request bodies,
 // follow-redirects, Expect) goes through net/http.
 
 const (
@@ -144,23 +144,19 @@ func (lc *leanConn) alive() bool {
 	return err == nil && ok
 }
 
-// readGET and readHEAD are the requests http.ReadResponse is told it
-// answers (only the method matters: a HEAD response has no body).
-var readGET, readHEAD = &http.Request{Method: http.MethodGet}, &http.Request{Method: http.MethodHead}
 
 // roundTrip makes req on a pooled connection. The body of the returned
 // response hands the connection back when read to its end.
-func (lp *leanPool) roundTrip(ctx context.Context, req *leanReq) (*http.Response, error) {
+func (lp *leanPool) roundTrip(ctx context.Context, req *leanReq) (*respHead, error) {
 	for attempt := 0; ; attempt++ {
 		lc, reused, err := lp.get(ctx, req.addr, req.checkPolicy)
 		if err != nil {
 			return nil, err
 		}
 		stop := context.AfterFunc(ctx, func() { lc.c.SetDeadline(aLongTimeAgo) })
-		resp, wrote, err := lc.exchange(req)
+		resp, reuse, wrote, err := lc.exchange(req)
 		if err == nil {
-			reuse := !resp.Close
-			if resp.Body == http.NoBody { // HEAD, 204, 304, Content-Length: 0
+			if resp.body == http.NoBody { // HEAD, 204, 304, Content-Length: 0
 				if stop() && reuse {
 					lp.put(lc)
 				} else {
@@ -168,7 +164,7 @@ func (lp *leanPool) roundTrip(ctx context.Context, req *leanReq) (*http.Response
 				}
 				return resp, nil
 			}
-			resp.Body = &leanBody{src: resp.Body, lc: lc, lp: lp, stop: stop, reuse: reuse}
+			resp.body = &leanBody{src: resp.body, lc: lc, lp: lp, stop: stop, reuse: reuse}
 			return resp, nil
 		}
 		stop()
@@ -195,27 +191,23 @@ func replayable(req *leanReq) bool {
 	return req.headers.Has("Idempotency-Key") || req.headers.Has("X-Idempotency-Key")
 }
 
-// exchange writes req and reads the response head; wrote says whether any
-// of the request may have reached the connection.
-func (lc *leanConn) exchange(req *leanReq) (*http.Response, bool, error) {
+// exchange writes req and reads the response head (interim 1xx skipped);
+// wrote says whether any of the request may have reached the connection.
+func (lc *leanConn) exchange(req *leanReq) (resp *respHead, reuse, wrote bool, err error) {
 	req.write(lc.bw)
 	if err := lc.bw.Flush(); err != nil {
-		return nil, true, staleOr(err, true)
+		return nil, false, true, staleOr(err, true)
 	}
 	for i := 0; ; i++ {
 		if _, err := lc.br.Peek(1); err != nil {
-			return nil, true, staleOr(err, i == 0)
+			return nil, false, true, staleOr(err, i == 0)
 		}
-		as := readGET
-		if req.method == http.MethodHead {
-			as = readHEAD
-		}
-		resp, err := http.ReadResponse(lc.br, as)
+		resp, reuse, err = readHead(lc.br, req.method == http.MethodHead)
 		if err != nil {
-			return nil, true, err
+			return nil, false, true, err
 		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols || i == max1xx {
-			return resp, true, nil
+		if resp.code >= 200 || resp.code == http.StatusSwitchingProtocols || i == max1xx {
+			return resp, reuse, true, nil
 		}
 	}
 }

@@ -211,7 +211,7 @@ func (ss *session) run() {
 		defer stop()
 	}
 	method := http.MethodGet
-	var resp *http.Response
+	var resp *respHead
 	var err error
 	if lr := leanRequest(p, ss.target); lr != nil {
 		method = lr.method
@@ -231,37 +231,40 @@ func (ss *session) run() {
 			return
 		}
 		method = req.Method
-		resp, err = client.Do(req)
+		var hr *http.Response
+		if hr, err = client.Do(req); err == nil {
+			resp = fromHTTP(hr)
+		}
 	}
 	if err != nil {
 		ss.failed(err, "request failed")
 		return
 	}
-	defer resp.Body.Close()
+	defer resp.body.Close()
 	ss.pump(method, resp)
 }
 
 // pump sends the response: the head at once (with the whole body when it
 // is declared and fits the credits), then body chunks of at most the
 // credits the requester has granted.
-func (ss *session) pump(method string, resp *http.Response) {
+func (ss *session) pump(method string, resp *respHead) {
 	p := ss.first
-	head := &zhttp.Packet{HasCode: true, Code: int64(resp.StatusCode), Reason: reason(resp),
-		HasHeaders: true, Headers: responseHeaders(resp)}
-	cl := resp.ContentLength
+	head := &zhttp.Packet{HasCode: true, Code: int64(resp.code), Reason: resp.reason,
+		HasHeaders: true, Headers: resp.headers}
+	cl := resp.length
 	if p.MaxSize > 0 && cl > p.MaxSize {
 		ss.failed(ErrMaxSize, "response too large")
 		return
 	}
-	if method == http.MethodHead || resp.StatusCode == 204 || resp.StatusCode == 304 || cl == 0 {
+	if method == http.MethodHead || resp.code == 204 || resp.code == 304 || cl == 0 {
 		ss.send(head, true)
 		return
 	}
-	var body io.Reader = resp.Body
+	var body io.Reader = resp.body
 	if !p.Headers.Has("Accept-Encoding") {
 		var release func()
 		var decoded bool
-		body, release, decoded = decodeBody(resp)
+		body, release, decoded = decodeBody(resp.encoding, resp.body)
 		defer release()
 		if decoded {
 			head.Headers = head.Headers.Del("Content-Encoding").Del("Content-Length")
