@@ -144,7 +144,6 @@ func (lc *leanConn) alive() bool {
 	return err == nil && ok
 }
 
-
 // roundTrip makes req on a pooled connection. The body of the returned
 // response hands the connection back when read to its end.
 func (lp *leanPool) roundTrip(ctx context.Context, req *leanReq) (*respHead, error) {
