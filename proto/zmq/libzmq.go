@@ -327,6 +327,59 @@ func sendErr(t Type, e C.int) error {
 	return fmt.Errorf("zmq: send on %v: %w", t, errno(e))
 }
 
+// sendNow sends a message only if the socket takes it at once
+// (ErrTimeout: a full high-water mark, nothing was sent).
+func (s *Socket) sendNow(frames [][]byte) error {
+	if s.h == nil {
+		return ErrClosed
+	}
+	if len(frames) == 0 {
+		return nil
+	}
+	f := frames[0]
+	var p C.uintptr_t
+	if len(f) > 0 {
+		p = C.uintptr_t(uintptr(unsafe.Pointer(&f[0])))
+	}
+	flags := C.int(C.ZMQ_DONTWAIT)
+	if len(frames) > 1 {
+		flags |= C.ZMQ_SNDMORE
+	}
+	for {
+		e := C.zsend(s.hp, p, C.size_t(len(f)), flags)
+		runtime.KeepAlive(f)
+		if e == 0 {
+			break
+		}
+		if e != C.EINTR {
+			return sendErr(s.t, e)
+		}
+	}
+	// The rest of a started message always goes (libzmq checks the
+	// high-water mark on a message's first frame only).
+	for i, f := range frames[1:] {
+		var p C.uintptr_t
+		if len(f) > 0 {
+			p = C.uintptr_t(uintptr(unsafe.Pointer(&f[0])))
+		}
+		flags := C.int(0)
+		if i < len(frames)-2 {
+			flags = C.ZMQ_SNDMORE
+		}
+		for {
+			e := C.zsend(s.hp, p, C.size_t(len(f)), flags)
+			runtime.KeepAlive(f)
+			if e == 0 {
+				break
+			}
+			if e != C.EINTR && e != C.EAGAIN {
+				return sendErr(s.t, e)
+			}
+		}
+	}
+	return nil
+}
+
 // Send sends a multipart message. The first frame is tried without
 // waiting; a full high-water mark makes it wait up to the send timeout in
 // libzmq. EINTR is retried frame by frame, so a signal never leaves half a

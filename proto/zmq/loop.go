@@ -41,10 +41,17 @@ func RecvLoop(ctx context.Context, s *Socket, fn func(msg [][]byte), onErr func(
 }
 
 // Sender owns a send-only socket (PUSH, PUB, send-side ROUTER) and sends
-// what other goroutines queue with Send. Queued messages are sent in order.
+// what other goroutines give it with Send, in order. When nothing is queued
+// and the socket takes the message at once, Send sends it on the caller's
+// goroutine (under mu): waking the sender goroutine for every message cost
+// more than the send. Otherwise the message is queued for Run, and every
+// later one too until the queue is empty again, so order is kept.
 type Sender struct {
 	s       *Socket
 	q       chan [][]byte
+	mu      sync.Mutex   // the socket; closed
+	pending atomic.Int64 // messages queued or being sent by Run
+	closed  bool
 	dropped atomic.Uint64
 	onErr   func(msg [][]byte, err error)
 	done    chan struct{}
@@ -57,23 +64,56 @@ func NewSender(s *Socket, queue int, onErr func(msg [][]byte, err error)) *Sende
 	return &Sender{s: s, q: make(chan [][]byte, queue), onErr: onErr, done: make(chan struct{})}
 }
 
-// Send queues a message; it blocks while the queue is full, and drops the
-// message once the sender has stopped.
+// direct tries to send at once; it reports whether the message is dealt
+// with (sent, or failed for good and reported).
+func (w *Sender) direct(frames [][]byte) bool {
+	if w.pending.Load() != 0 || !w.mu.TryLock() {
+		return false
+	}
+	defer w.mu.Unlock()
+	if w.pending.Load() != 0 || w.closed {
+		return false
+	}
+	err := w.s.sendNow(frames)
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, ErrTimeout):
+		return false // full high-water mark: Run retries it
+	}
+	if w.onErr != nil {
+		w.onErr(frames, err)
+	}
+	return true
+}
+
+// Send sends or queues a message; it blocks while the queue is full, and
+// drops the message once the sender has stopped.
 func (w *Sender) Send(frames ...[]byte) {
+	if w.direct(frames) {
+		return
+	}
+	w.pending.Add(1)
 	select {
 	case w.q <- frames:
 	case <-w.done:
+		w.pending.Add(-1)
 		w.dropped.Add(1)
 	}
 }
 
-// TrySend queues a message without blocking; it reports false (and counts a
-// drop) when the queue is full.
+// TrySend sends or queues a message without blocking; it reports false
+// (and counts a drop) when the queue is full.
 func (w *Sender) TrySend(frames ...[]byte) bool {
+	if w.direct(frames) {
+		return true
+	}
+	w.pending.Add(1)
 	select {
 	case w.q <- frames:
 		return true
 	default:
+		w.pending.Add(-1)
 		w.dropped.Add(1)
 		return false
 	}
@@ -87,14 +127,24 @@ func (w *Sender) Dropped() uint64 { return w.dropped.Load() }
 // ctx ends; ordering is kept.
 func (w *Sender) Run(ctx context.Context) {
 	defer close(w.done)
-	defer w.s.Close()
+	defer func() {
+		w.mu.Lock()
+		w.closed = true
+		w.s.Close()
+		w.mu.Unlock()
+	}()
 	for {
 		select {
 		case <-ctx.Done():
+			w.mu.Lock()
 			w.drain()
+			w.mu.Unlock()
 			return
 		case msg := <-w.q:
+			w.mu.Lock()
 			w.send(ctx, msg)
+			w.pending.Add(-1)
+			w.mu.Unlock()
 		}
 	}
 }
@@ -122,6 +172,7 @@ func (w *Sender) drain() {
 	for time.Now().Before(deadline) {
 		select {
 		case msg := <-w.q:
+			w.pending.Add(-1)
 			if err := w.s.Send(msg...); err != nil {
 				return
 			}
