@@ -160,6 +160,13 @@ func New(t Type, o Options) (*Socket, error) {
 		C.zmq_close(h)
 		return nil, fmt.Errorf("zmq: %v socket fd: %w", t, en)
 	}
+	// libzmq makes it non-blocking already; os.NewFile registers only a
+	// non-blocking descriptor with the poller, so make sure.
+	if err := syscall.SetNonblock(int(dup), true); err != nil {
+		syscall.Close(int(dup))
+		C.zmq_close(h)
+		return nil, fmt.Errorf("zmq: %v socket fd: %w", t, err)
+	}
 	s.f = os.NewFile(dup, "zmq-"+t.String())
 	rc, err := s.f.SyscallConn()
 	if err != nil {
