@@ -56,6 +56,7 @@ type Proxy struct {
 	ctx    context.Context
 	cw, zw *writer
 	accept *zmq.Locked
+	acks   *ackQueue
 	wg     sync.WaitGroup
 }
 
@@ -192,6 +193,11 @@ func (p *Proxy) Run(ctx context.Context) error {
 	p.accept = zmq.NewLocked(socks.accept, func(_ [][]byte, err error) {
 		p.log.Warn().Err(err).Msg("accept message dropped")
 	})
+	p.acks = newAckQueue(p.ackDelay, func(key string) {
+		if s := p.sessions.get(key); s != nil {
+			s.handle(event{kind: evAck})
+		}
+	})
 	p.log.Info().Str("id", p.id).Msg("started")
 	goes := []func(){
 		func() {
@@ -225,8 +231,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 	<-ctx.Done()
 	p.routes.Close()
 	p.wg.Wait()
-	// Nothing sends any more but a late deferred-ack timer, which the
+	// Nothing sends any more but a deferred ack already firing, which the
 	// closed writer drops.
+	p.acks.stop()
 	p.cw.close()
 	p.zw.close()
 	p.accept.Close()

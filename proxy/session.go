@@ -61,10 +61,9 @@ type session struct {
 	client *stream
 	zcur   atomic.Pointer[stream] // current outbound request, for the ticker
 
-	mu       sync.Mutex // everything below
-	cleaned  bool       // finish ran
-	acked    bool       // a packet went to the client (its first carries ext.multi)
-	ackTimer *time.Timer
+	mu      sync.Mutex // everything below
+	cleaned bool       // finish ran
+	acked   bool       // a packet went to the client (its first carries ext.multi)
 
 	// client side
 	first    *zhttp.Packet
@@ -192,9 +191,6 @@ func (s *session) unlock() {
 		s.client.ka.Store(false)
 		s.px.sessions.del(s.key, s)
 		s.closeZ()
-		if s.ackTimer != nil {
-			s.ackTimer.Stop()
-		}
 	}
 	s.mu.Unlock()
 }
@@ -254,7 +250,7 @@ func (s *session) begin() {
 	case s.px.ackDelay <= 0:
 		s.sendClient(zhttp.Packet{Type: zhttp.KeepAlive}, false)
 	default:
-		s.ackTimer = time.AfterFunc(s.px.ackDelay, func() { s.handle(event{kind: evAck}) })
+		s.px.acks.push(s.key)
 	}
 	s.client.multi = s.multi
 	s.client.ka.Store(true)

@@ -46,6 +46,7 @@ type Server struct {
 	slots  chan struct{} // max_open_requests: one token per live session
 	idle   chan *session // hands a new session to a worker waiting for one (workers.go)
 	quit   chan struct{} // closed when Run returns: idle workers exit
+	acks   *ackQueue     // deferred keep-alive acks (session.ack)
 	http   *clients
 	bufs   sync.Pool // response read buffers of readBufSize bytes
 	timers timers
@@ -156,6 +157,11 @@ func (s *Server) Run(ctx context.Context) error {
 
 	sendCtx, stopSend := context.WithCancel(context.Background())
 	s.outCtx = sendCtx
+	s.acks = newAckQueue(s.timers.ack, func(k sessKey) {
+		if ss := s.sess.get(k); ss != nil {
+			ss.lateAck()
+		}
+	})
 	var loops sync.WaitGroup
 	loops.Add(3)
 	go func() {
@@ -173,6 +179,7 @@ func (s *Server) Run(ctx context.Context) error {
 	// may be blocked queueing a reply, all return.
 	s.sess.each(func(ss *session) { ss.abort() })
 	s.waitIdle(5 * time.Second)
+	s.acks.stop()
 	stopSend()
 	s.out.Close()
 	close(s.quit)

@@ -39,7 +39,6 @@ type session struct {
 	outSeq   int64
 	credits  int64 // response body bytes the requester can take
 	finished bool  // the last packet went out (or the session was aborted)
-	ackTimer *time.Timer
 }
 
 func newSession(s *Server, p *zhttp.Packet, u *url.URL) *session {
@@ -75,19 +74,17 @@ func newSession(s *Server, p *zhttp.Packet, u *url.URL) *session {
 // keep-alive goes only if nothing was sent by then: one packet less per
 // request each way.
 func (ss *session) ack() {
-	switch d := ss.srv.timers.ack; {
+	switch {
 	case ss.first.More:
 		ss.send(&zhttp.Packet{Type: zhttp.Credit, Credits: int64(ss.srv.cfg.BufferSize), HasCredits: true}, false)
-	case d <= 0:
+	case ss.srv.timers.ack <= 0:
 		ss.send(&zhttp.Packet{Type: zhttp.KeepAlive}, false)
 	default:
-		ss.mu.Lock()
-		ss.ackTimer = time.AfterFunc(d, ss.lateAck)
-		ss.mu.Unlock()
+		ss.srv.acks.push(ss.key)
 	}
 }
 
-// lateAck is the deferred keep-alive (timer goroutine).
+// lateAck is the deferred keep-alive (the ack queue's timer).
 func (ss *session) lateAck() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
@@ -148,9 +145,6 @@ func (ss *session) abort() {
 	ss.mu.Lock()
 	ss.finished = true
 	ss.cond.Broadcast()
-	if ss.ackTimer != nil {
-		ss.ackTimer.Stop()
-	}
 	ss.mu.Unlock()
 	ss.cancel()
 }
@@ -176,9 +170,6 @@ func (ss *session) sendLocked(p *zhttp.Packet, final bool) bool {
 	if final {
 		ss.finished = true
 		ss.cond.Broadcast()
-		if ss.ackTimer != nil {
-			ss.ackTimer.Stop()
-		}
 	}
 	ss.srv.reply(ss.key.from, p)
 	return true
