@@ -62,7 +62,7 @@ type session struct {
 	zcur   atomic.Pointer[stream] // current outbound request, for the ticker
 
 	mu      sync.Mutex // everything below
-	cleaned bool       // finish ran
+	cleaned bool       // forgotten (unlock) after it ended
 	acked   bool       // a packet went to the client (its first carries ext.multi)
 
 	// client side
