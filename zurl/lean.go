@@ -144,15 +144,36 @@ func (lc *leanConn) alive() bool {
 	return err == nil && ok
 }
 
+// watcher is the session side of a lean exchange: cancel aborts the I/O of
+// the watched connection (session.watch).
+type watcher interface {
+	watch(c net.Conn) bool
+	unwatch() bool
+}
+
 // roundTrip makes req on a pooled connection. The body of the returned
-// response hands the connection back when read to its end.
-func (lp *leanPool) roundTrip(ctx context.Context, req *leanReq) (*respHead, error) {
+// response hands the connection back when read to its end. A cancel reaches
+// the connection through w; ctx (the session's, or a child with the
+// request's timeout) bounds the dial, and a deadline of its own also
+// aborts the exchange.
+func (lp *leanPool) roundTrip(ctx context.Context, req *leanReq, w watcher) (*respHead, error) {
 	for attempt := 0; ; attempt++ {
 		lc, reused, err := lp.get(ctx, req.addr, req.checkPolicy)
 		if err != nil {
 			return nil, err
 		}
-		stop := context.AfterFunc(ctx, func() { lc.c.SetDeadline(aLongTimeAgo) })
+		if !w.watch(lc.c) {
+			lc.c.Close()
+			return nil, context.Canceled
+		}
+		stop := w.unwatch
+		if _, ok := ctx.Deadline(); ok { // timeout: rare, a callback is fine
+			stopTimer := context.AfterFunc(ctx, func() { lc.c.SetDeadline(aLongTimeAgo) })
+			stop = func() bool {
+				stopped := stopTimer()
+				return w.unwatch() && stopped
+			}
+		}
 		resp, reuse, wrote, err := lc.exchange(req)
 		if err == nil {
 			if resp.body == http.NoBody { // HEAD, 204, 304, Content-Length: 0
@@ -226,7 +247,7 @@ type leanBody struct {
 	src   io.ReadCloser
 	lc    *leanConn
 	lp    *leanPool
-	stop  func() bool
+	stop  func() bool // false: a cancel or timeout may have set the deadline
 	reuse bool
 	done  bool
 }
@@ -251,7 +272,6 @@ func (b *leanBody) Close() error {
 
 func (b *leanBody) finish(eof bool) {
 	b.done = true
-	// stop false: ctx ended and the deadline is (being) set: not reusable.
 	if b.stop() && eof && b.reuse {
 		b.lp.put(b.lc)
 		return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -28,8 +29,8 @@ type session struct {
 	multi    bool
 	userData []byte
 	ctx      context.Context
-	cancel   context.CancelFunc
-	body     *bodyQueue // nil when the request has no body to stream
+	stop     context.CancelFunc // ends ctx; cancel does it and the rest
+	body     *bodyQueue         // nil when the request has no body to stream
 	lastIn   atomic.Int64
 	lastOut  atomic.Int64
 
@@ -37,15 +38,16 @@ type session struct {
 	cond     *sync.Cond
 	inSeq    int64
 	outSeq   int64
-	credits  int64 // response body bytes the requester can take
-	finished bool  // the last packet went out (or the session was aborted)
+	credits  int64    // response body bytes the requester can take
+	finished bool     // the last packet went out (or the session was aborted)
+	conn     net.Conn // the lean client's connection while it is in use (watch)
 }
 
 func newSession(s *Server, p *zhttp.Packet, u *url.URL) *session {
 	ss := &session{srv: s, key: sessKey{p.From, p.ID}, first: p, target: u, multi: p.Ext.Multi,
 		userData: p.UserData, inSeq: 1, credits: p.Credits}
 	ss.cond = sync.NewCond(&ss.mu)
-	ss.ctx, ss.cancel = context.WithCancel(context.Background())
+	ss.ctx, ss.stop = context.WithCancel(context.Background())
 	now := time.Now().UnixNano()
 	ss.lastIn.Store(now)
 	ss.lastOut.Store(now)
@@ -53,18 +55,47 @@ func newSession(s *Server, p *zhttp.Packet, u *url.URL) *session {
 		ss.body = newBodyQueue(int64(s.cfg.BufferSize)+int64(len(p.Body)), ss.consumed)
 		ss.body.push(p.Body, false)
 	}
-	// Cancellation (requester's cancel, expiry, shutdown) must wake a pump
-	// waiting for credits and a transport waiting for body; AfterFunc does
-	// it without a goroutine parked per session.
-	context.AfterFunc(ss.ctx, func() {
-		if ss.body != nil {
-			ss.body.close()
-		}
-		ss.mu.Lock()
-		ss.cond.Broadcast()
-		ss.mu.Unlock()
-	})
 	return ss
+}
+
+// cancel ends the session's work (requester's cancel, expiry, shutdown, or
+// the end of run): its context, a pump waiting for credits, a transport
+// waiting for body, and the lean client's I/O. Done here rather than by
+// context.AfterFunc callbacks, which cost a child registration on the
+// context per session and per request.
+func (ss *session) cancel() {
+	ss.stop()
+	if ss.body != nil {
+		ss.body.close()
+	}
+	ss.mu.Lock()
+	ss.cond.Broadcast()
+	c := ss.conn
+	ss.mu.Unlock()
+	if c != nil {
+		c.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// watch registers the lean connection in use, so that cancel aborts its
+// I/O; false when the session is already cancelled.
+func (ss *session) watch(c net.Conn) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ctx.Err() != nil {
+		return false
+	}
+	ss.conn = c
+	return true
+}
+
+// unwatch forgets the connection; false when a cancel may have set its
+// deadline (it must not be reused).
+func (ss *session) unwatch() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.conn = nil
+	return ss.ctx.Err() == nil
 }
 
 // ack answers the first packet: a credit of buffer_size at once when a
@@ -206,7 +237,7 @@ func (ss *session) run() {
 	var err error
 	if lr := leanRequest(p, ss.target); lr != nil {
 		method = lr.method
-		resp, err = ss.srv.http.lean.roundTrip(ctx, lr)
+		resp, err = ss.srv.http.lean.roundTrip(ctx, lr, ss)
 	} else {
 		var body io.Reader
 		switch {
