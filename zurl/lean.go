@@ -38,6 +38,8 @@ var errStale = errors.New("zurl: idle connection closed by the server")
 type leanConn struct {
 	c      net.Conn
 	rc     syscall.RawConn // for the liveness peek; nil if c has none
+	peekFn func(uintptr) bool
+	idle   bool // the last peek's result
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	addr   string
@@ -134,14 +136,20 @@ func (lc *leanConn) alive() bool {
 	if lc.rc == nil {
 		return true
 	}
-	ok := false
+	if lc.peekFn == nil {
+		lc.peekFn = lc.peek // made once per connection, not per reuse
+	}
+	err := lc.rc.Read(lc.peekFn)
+	return err == nil && lc.idle
+}
+
+// peek is alive's non-blocking look at the socket: idle when nothing is
+// there to read and it is not closed.
+func (lc *leanConn) peek(fd uintptr) bool {
 	var b [1]byte
-	err := lc.rc.Read(func(fd uintptr) bool {
-		_, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		ok = e == syscall.EAGAIN
-		return true
-	})
-	return err == nil && ok
+	_, _, e := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	lc.idle = e == syscall.EAGAIN
+	return true
 }
 
 // watcher is the session side of a lean exchange: cancel aborts the I/O of

@@ -67,7 +67,10 @@ func readHead(br *bufio.Reader, head bool) (r *respHead, reuse bool, err error) 
 	} else {
 		r.reason = http.StatusText(code)
 	}
-	var cl, te, conn []string
+	// Small backing arrays: a response has one Content-Length at most,
+	// rarely the others.
+	var clb, teb, connb [2]string
+	cl, te, conn := clb[:0], teb[:0], connb[:0]
 	err = readFields(br, &budget, func(name, value string) {
 		switch {
 		case strings.EqualFold(name, "Content-Length"):
