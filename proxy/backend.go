@@ -30,14 +30,14 @@ func (s *session) startRequest() {
 		r, ok = tbl.Match(host, pathOf(rest), false, s.https)
 	}
 	if !ok {
-		s.log.Info().Str("host", host).Msg("no route")
+		s.lg().Info().Str("host", host).Msg("no route")
 		s.respondText(502, "Bad Gateway", textNoRoute+hostOnly(host)+"\n")
 		return
 	}
 	s.route = r
 	s.rest = rewritePath(rest, r)
 	s.trusted = s.px.rw.isTrusted(p.Headers)
-	s.log = s.log.With().Str("route", r.ID).Logger()
+	s.logger = nil // remade with the route
 	s.tryTarget(0)
 }
 
@@ -50,7 +50,7 @@ func (s *session) tryTarget(i int) {
 		if t.Type != routing.TargetHTTP && t.Type != routing.TargetTest {
 			// zhttp/ and zhttpreq/ targets are not implemented: treat them
 			// as unreachable so failover still works.
-			s.log.Warn().Str("target", targetName(t)).Msg("target type not supported")
+			s.lg().Warn().Str("target", targetName(t)).Msg("target type not supported")
 			s.tried = append(s.tried, targetName(t))
 			continue
 		}
@@ -68,7 +68,7 @@ func (s *session) tryTarget(i int) {
 		}
 		hdrs, err := s.px.rw.request(s.first.Headers, &in)
 		if err != nil {
-			s.log.Error().Err(err).Msg("rewriting request")
+			s.lg().Error().Err(err).Msg("rewriting request")
 			s.proxyError(err.Error())
 			return
 		}
@@ -119,9 +119,11 @@ func (s *session) startZurl(t *routing.Target) {
 	}
 	p.More = !(s.reqDone && len(s.reqQ) == 0)
 	s.reqSentEnd = !p.More
-	s.px.zw.enqueue(s.px.ctx, outItem{st: z, pkt: p, push: true})
+	s.px.zw.write(&outItem{st: z, pkt: p, push: true})
 	s.creditClient(fwd)
-	s.log.Debug().Str("zid", z.id).Str("uri", s.outURI).Str("target", targetName(t)).Msg("request to backend")
+	if e := s.debug(); e != nil {
+		e.Str("zid", z.id).Str("uri", s.outURI).Str("target", targetName(t)).Msg("request to backend")
+	}
 }
 
 func (s *session) retain(b []byte) {
@@ -165,7 +167,7 @@ func (s *session) pumpRequest() {
 	if z == nil || z.to == "" || s.zEnded {
 		return
 	}
-	s.log.Trace().Int("queued", len(s.reqQ)).Int64("credits", s.zCredits).Bool("done", s.reqDone).Msg("pump request")
+	s.trace().Int("queued", len(s.reqQ)).Int64("credits", s.zCredits).Bool("done", s.reqDone).Msg("pump request")
 	fwd := 0
 	for len(s.reqQ) > 0 && s.zCredits > 0 {
 		c := s.reqQ[0]
@@ -180,25 +182,25 @@ func (s *session) pumpRequest() {
 		fwd += int(k)
 		s.retain(chunk)
 		last := s.reqDone && len(s.reqQ) == 0
-		s.px.zw.enqueue(s.px.ctx, outItem{st: z, pkt: zhttp.Packet{Body: chunk, More: !last}})
+		s.px.zw.write(&outItem{st: z, pkt: zhttp.Packet{Body: chunk, More: !last}})
 		s.reqSentEnd = last
 	}
 	if s.reqDone && len(s.reqQ) == 0 && !s.reqSentEnd {
-		s.px.zw.enqueue(s.px.ctx, outItem{st: z, pkt: zhttp.Packet{}})
+		s.px.zw.write(&outItem{st: z, pkt: zhttp.Packet{}})
 		s.reqSentEnd = true
 	}
 	s.creditClient(fwd)
 }
 
 func (s *session) handleZurl(p *zhttp.Packet) {
-	s.log.Trace().Str("type", string(p.Type)).Int64("seq", p.Seq).Msg("from backend")
+	s.trace().Str("type", string(p.Type)).Int64("seq", p.Seq).Msg("from backend")
 	z := s.z
 	if z == nil || p.ID != z.id || s.zEnded {
 		return
 	}
 	z.lastIn.Store(time.Now().UnixNano())
 	if p.Type != zhttp.Cancel && p.Type != zhttp.Error && p.Seq != s.zIn {
-		s.log.Debug().Int64("expected", s.zIn).Int64("got", p.Seq).Msg("backend: bad seq")
+		s.debug().Int64("expected", s.zIn).Int64("got", p.Seq).Msg("backend: bad seq")
 		s.cancelZurl()
 		s.onBackendError("bad-seq")
 		return
@@ -206,7 +208,7 @@ func (s *session) handleZurl(p *zhttp.Packet) {
 	s.zIn++
 	if z.to == "" {
 		if p.From == "" {
-			s.log.Debug().Msg("backend reply without from")
+			s.debug().Msg("backend reply without from")
 			s.closeZ()
 			s.onBackendError("bad-format")
 			return
@@ -249,7 +251,7 @@ func (s *session) cancelZurl() {
 		return
 	}
 	if z.to != "" {
-		s.px.zw.enqueue(s.px.ctx, outItem{st: z, pkt: zhttp.Packet{Type: zhttp.Cancel}, final: true})
+		s.px.zw.write(&outItem{st: z, pkt: zhttp.Packet{Type: zhttp.Cancel}, final: true})
 	}
 	s.closeZ()
 }
@@ -280,7 +282,9 @@ func (s *session) onBackendError(cond string) {
 		return
 	}
 	t := &s.route.Targets[s.target]
-	s.log.Debug().Str("target", targetName(t)).Str("condition", cond).Msg("backend request failed")
+	if e := s.debug(); e != nil {
+		e.Str("target", targetName(t)).Str("condition", cond).Msg("backend request failed")
+	}
 	switch {
 	case connectFailure(cond):
 		s.tried = append(s.tried, targetName(t))

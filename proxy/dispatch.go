@@ -8,7 +8,8 @@ import (
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
 
-// onCondureFirst runs in the condure-in PULL goroutine: a new session.
+// onCondureFirst runs in the condure-in PULL goroutine: a new session,
+// whose request it routes and sends to zurl itself.
 func (p *Proxy) onCondureFirst(msg [][]byte) {
 	pk, err := zhttp.ParseMessage(msg[len(msg)-1])
 	if err != nil {
@@ -19,16 +20,9 @@ func (p *Proxy) onCondureFirst(msg [][]byte) {
 		p.log.Debug().Msg("condure: dropping first packet without from/id")
 		return
 	}
-	s := newSession(p, pk, time.Now().UnixNano())
-	if !p.sessions.add(s.key, s) {
+	if !newSession(p, pk, time.Now().UnixNano()).start() {
 		p.log.Debug().Str("rid", pk.ID).Msg("condure: duplicate session id, dropped")
-		return
 	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		s.run()
-	}()
 }
 
 // onCondureStream runs in the condure-in-stream ROUTER goroutine: later
@@ -45,7 +39,7 @@ func (p *Proxy) onCondureStream(msg [][]byte) {
 			p.log.Debug().Str("rid", q.ID).Str("type", string(q.Type)).Msg("condure: packet for unknown session")
 			return
 		}
-		s.post(event{kind: evClient, p: q})
+		s.handle(event{kind: evClient, p: q})
 	})
 }
 
@@ -57,7 +51,7 @@ func (p *Proxy) onZurl(msg [][]byte) {
 		if pk, err = zhttp.ParseMessage(m); err == nil {
 			p.fanOut(pk, func(q *zhttp.Packet) {
 				if s := p.zsessions.get(q.ID); s != nil {
-					s.post(event{kind: evZurl, p: q})
+					s.handle(event{kind: evZurl, p: q})
 				} else {
 					p.log.Debug().Str("zid", q.ID).Str("type", string(q.Type)).Msg("zurl: packet for unknown request")
 				}
@@ -125,7 +119,7 @@ func (p *Proxy) keepAliveRound(now int64) {
 			batches[st.to] = append(batches[st.to], st)
 			return
 		}
-		w.enqueue(p.ctx, outItem{st: st, pkt: zhttp.Packet{Type: zhttp.KeepAlive}})
+		w.write(&outItem{st: st, pkt: zhttp.Packet{Type: zhttp.KeepAlive}})
 	}
 	p.sessions.each(func(s *session) {
 		if now-s.client.lastIn.Load() > exp {
@@ -142,7 +136,7 @@ func (p *Proxy) keepAliveRound(now int64) {
 		}
 	})
 	for i, s := range expiredS {
-		s.tryPost(expired[i])
+		s.handle(expired[i])
 	}
 	for _, m := range []struct {
 		b map[string][]*stream
@@ -151,7 +145,7 @@ func (p *Proxy) keepAliveRound(now int64) {
 		for _, list := range m.b {
 			for len(list) > 0 {
 				n := min(len(list), maxBatch)
-				m.w.enqueue(p.ctx, outItem{batch: list[:n:n]})
+				m.w.write(&outItem{batch: list[:n:n]})
 				list = list[n:]
 			}
 		}

@@ -29,7 +29,9 @@ type rig struct {
 	cSeq                 map[string]int64
 }
 
-func newRig(t *testing.T, routes []string, extra string) *rig {
+// newRig starts the proxy; it acks at once (Pushpin's exchange) unless
+// opts say otherwise.
+func newRig(t *testing.T, routes []string, extra string, opts ...Option) *rig {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "px") // ipc paths must stay short
 	if err != nil {
@@ -65,8 +67,11 @@ func newRig(t *testing.T, routes []string, extra string) *rig {
 	r.cSub = mk(zmq.Sub, zmq.Options{Subscribe: []string{"condure "}}, true, ipc("condure-in"))
 	r.zPull = mk(zmq.Pull, zmq.Options{}, true, ipc("zurl-in"))
 	r.zRouter = mk(zmq.Router, zmq.Options{Identity: "zurl1"}, true, ipc("zurl-in-stream"))
-	r.zPub = mk(zmq.Pub, zmq.Options{}, true, ipc("zurl-out"))
-	r.px, err = New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel), WithID(testID), WithSettle(300*time.Millisecond))
+	// XPUB: it sees the proxy's subscription arrive (below), so no reply
+	// is sent before the proxy can get it (ZeroMQ's slow joiner).
+	r.zPub = mk(zmq.XPub, zmq.Options{}, true, ipc("zurl-out"))
+	opts = append([]Option{WithID(testID), WithSettle(300 * time.Millisecond), WithAckDelay(0)}, opts...)
+	r.px, err = New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +85,9 @@ func newRig(t *testing.T, routes []string, extra string) *rig {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 	r.hPull = mk(zmq.Pull, zmq.Options{}, false, ipc("accept"))
+	for sub := ""; sub != "\x01"+testID+" "; {
+		sub = string(recvOne(t, r.zPub, 10*time.Second)[0])
+	}
 	return r
 }
 

@@ -50,11 +50,13 @@ type Proxy struct {
 
 	keepAlive, expiry, tick time.Duration
 	settle                  time.Duration // wait before taking new sessions
+	ackDelay                time.Duration // how long a bodiless request's ack may wait for the response (0: ack at once)
 
 	// Set up by Run.
 	ctx    context.Context
 	cw, zw *writer
-	accept *zmq.Sender
+	accept *zmq.Locked
+	acks   *ackQueue
 	wg     sync.WaitGroup
 }
 
@@ -70,6 +72,14 @@ func WithTimers(keepAlive, expiry time.Duration) Option {
 	return func(p *Proxy) { p.keepAlive, p.expiry = keepAlive, expiry }
 }
 
+// DefaultAckDelay is how long the ack of a request without a body waits
+// for the response to make it unnecessary (see session.begin).
+const DefaultAckDelay = 100 * time.Millisecond
+
+// WithAckDelay sets how long the ack of a bodiless request may wait for
+// the response; 0 acks at once, as Pushpin does.
+func WithAckDelay(d time.Duration) Option { return func(p *Proxy) { p.ackDelay = d } }
+
 // WithSettle sets how long Run waits after connecting before it takes new
 // sessions (default 500 ms, see Run).
 func WithSettle(d time.Duration) Option { return func(p *Proxy) { p.settle = d } }
@@ -80,7 +90,7 @@ func New(cfg *configs.Config, log zerolog.Logger, opts ...Option) (*Proxy, error
 	p := &Proxy{
 		cfg: cfg, id: "pushpin-proxy_" + strconv.Itoa(os.Getpid()),
 		sessions: newRegistry(), zsessions: newRegistry(),
-		keepAlive: DefaultKeepAlive, expiry: DefaultExpiry, settle: 500 * time.Millisecond,
+		keepAlive: DefaultKeepAlive, expiry: DefaultExpiry, settle: 500 * time.Millisecond, ackDelay: DefaultAckDelay,
 	}
 	for _, o := range opts {
 		o(p)
@@ -176,18 +186,20 @@ func (p *Proxy) Run(ctx context.Context) error {
 		p.routes.Close()
 		return err
 	}
-	p.cw = newWriter(p.id, 4096, p.log.With().Str("link", "condure").Logger())
+	p.cw = newWriter(ctx, p.id, p.log.With().Str("link", "condure").Logger())
 	p.cw.pub = socks.condureOut
-	p.zw = newWriter(p.id, 4096, p.log.With().Str("link", "zurl").Logger())
+	p.zw = newWriter(ctx, p.id, p.log.With().Str("link", "zurl").Logger())
 	p.zw.push, p.zw.router = socks.zurlOut, socks.zurlOutStream
-	p.accept = zmq.NewSender(socks.accept, 1024, func(_ [][]byte, err error) {
+	p.accept = zmq.NewLocked(socks.accept, func(_ [][]byte, err error) {
 		p.log.Warn().Err(err).Msg("accept message dropped")
+	})
+	p.acks = newAckQueue(p.ackDelay, func(key string) {
+		if s := p.sessions.get(key); s != nil {
+			s.handle(event{kind: evAck})
+		}
 	})
 	p.log.Info().Str("id", p.id).Msg("started")
 	goes := []func(){
-		func() { p.cw.run(ctx) },
-		func() { p.zw.run(ctx) },
-		func() { p.accept.Run(ctx) },
 		func() {
 			// ZeroMQ SUB subscriptions reach the publisher asynchronously:
 			// a request accepted in the first instant after connecting could
@@ -219,6 +231,12 @@ func (p *Proxy) Run(ctx context.Context) error {
 	<-ctx.Done()
 	p.routes.Close()
 	p.wg.Wait()
+	// Nothing sends any more but a deferred ack already firing, which the
+	// closed writer drops.
+	p.acks.stop()
+	p.cw.close()
+	p.zw.close()
+	p.accept.Close()
 	p.log.Info().Msg("stopped")
 	return nil
 }

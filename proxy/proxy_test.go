@@ -283,3 +283,54 @@ func TestTestRoute(t *testing.T) {
 		t.Fatalf("accept %+v", a)
 	}
 }
+
+// The ack of a request without a body waits for the response: a prompt
+// response (or handoff-start) is the first packet, with ext.multi; a slow
+// one is preceded by the keep-alive once the delay has passed. A request
+// whose body is still to come gets its credits at once.
+func TestDeferredAck(t *testing.T) {
+	r := newRig(t, []string{"* 127.0.0.1:9"}, "", WithAckDelay(300*time.Millisecond))
+	r.request("d-1", "GET", "http://h/fast", hdr("Host", "h"), nil, false, 8192)
+	z := r.zurlFirst()
+	r.zurlSend(z.ID, 0, zhttp.Packet{Code: 200, HasCode: true, Reason: "OK", Headers: hdr("Content-Type", "text/plain"), Body: []byte("hi\n")})
+	if p := r.clientRecv(); p.Seq != 0 || p.Code != 200 || string(p.Body) != "hi\n" || !p.Ext.Multi || p.More {
+		t.Fatalf("first packet %+v", p)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if msg, err := r.cSub.Recv(); err == nil {
+		t.Fatalf("packet after the response: %q", msg)
+	}
+
+	start := time.Now()
+	r.request("d-2", "GET", "http://h/slow", hdr("Host", "h"), nil, false, 8192)
+	z = r.zurlFirst()
+	ack := r.clientRecv()
+	if ack.Type != zhttp.KeepAlive || ack.Seq != 0 || !ack.Ext.Multi {
+		t.Fatalf("late ack %+v", ack)
+	}
+	if el := time.Since(start); el < 250*time.Millisecond {
+		t.Fatalf("ack after %v, want the 300 ms delay", el)
+	}
+	r.zurlSend(z.ID, 0, zhttp.Packet{Code: 200, HasCode: true, Reason: "OK", Body: []byte("late\n")})
+	if p := r.clientRecv(); p.Seq != 1 || p.Ext.Multi || string(p.Body) != "late\n" {
+		t.Fatalf("response after the ack %+v", p)
+	}
+
+	r.request("d-3", "GET", "http://h/hold", hdr("Host", "h"), nil, false, 8192)
+	z = r.zurlFirst()
+	r.zurlSend(z.ID, 0, zhttp.Packet{Code: 200, HasCode: true, Reason: "OK",
+		Headers: hdr("Content-Type", "text/plain", "Grip-Hold", "stream", "Grip-Channel", "c"), Body: []byte("start\n")})
+	hs := r.clientRecv()
+	if hs.Type != zhttp.HandoffStart || hs.Seq != 0 || !hs.Ext.Multi {
+		t.Fatalf("want handoff-start first, got %+v", hs)
+	}
+	r.clientSend("d-3", zhttp.Packet{Type: zhttp.HandoffProceed})
+	if a := r.accept(); a.Sessions[0].OutSeq != 1 || !a.Sessions[0].Multi {
+		t.Fatalf("accept %+v", a.Sessions[0])
+	}
+
+	r.request("d-4", "POST", "http://h/post", hdr("Host", "h"), []byte("ab"), true, 8192)
+	if ack := r.clientRecv(); ack.Type != zhttp.Credit || ack.Seq != 0 || ack.Credits != 200000-2 || !ack.Ext.Multi {
+		t.Fatalf("credit ack %+v", ack)
+	}
+}

@@ -101,7 +101,7 @@ func (s *session) pumpResponse() {
 		}
 	}
 	if sent > 0 && s.z != nil && !s.zEnded {
-		s.px.zw.enqueue(s.px.ctx, outItem{st: s.z, pkt: zhttp.Packet{Type: zhttp.Credit, Credits: int64(sent), HasCredits: true}})
+		s.px.zw.write(&outItem{st: s.z, pkt: zhttp.Packet{Type: zhttp.Credit, Credits: int64(sent), HasCredits: true}})
 	}
 }
 
@@ -139,7 +139,7 @@ func (s *session) proxyError(detail string) {
 func (s *session) gripDone() {
 	ins, err := grip.ParseResponse(s.code, s.reason, s.respHeaders, s.gripBuf, grip.Options{ChannelPrefix: s.route.Prefix})
 	if err != nil {
-		s.log.Info().Err(err).Msg("invalid GRIP response")
+		s.lg().Info().Err(err).Msg("invalid GRIP response")
 		s.proxyError(err.Error())
 		return
 	}
@@ -239,7 +239,7 @@ func (s *session) sendAccept() {
 		Debug:           s.px.cfg.Proxy.Debug || r.Debug,
 		AutoCrossOrigin: s.px.cfg.Proxy.AutoCrossOrigin || r.AutoCrossOrigin,
 	}
-	s.px.accept.Send(a.AppendMessage(nil))
-	s.log.Debug().Msg("handed off to handler")
+	s.px.accept.SendEncoded(s.px.ctx, a.AppendMessage)
+	s.debug().Msg("handed off to handler")
 	s.end()
 }

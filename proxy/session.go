@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,7 @@ const (
 	evClient evKind = iota // packet from the connection manager
 	evZurl                 // packet from zurl
 	evExpire               // a side sent nothing for the expiry time
+	evAck                  // the deferred ack is due (see begin)
 )
 
 type event struct {
@@ -47,16 +49,21 @@ const (
 
 // session is one client HTTP request, from the connection manager's first
 // packet until the response is complete, the session is handed to the
-// handler, or either side cancels. All its state is owned by its own
-// goroutine (run); other goroutines only post events to inbox.
+// handler, or either side cancels. It has no goroutine of its own: the
+// goroutine that received a packet handles it in place under mu (a
+// hand-off to a per-session goroutine cost more than the handling), so
+// events from one socket keep their order and the two sockets' events are
+// serialized.
 type session struct {
 	px     *Proxy
-	log    zerolog.Logger
+	logger *zerolog.Logger // see lg
 	key    string
 	client *stream
-	inbox  chan event
-	done   chan struct{}
 	zcur   atomic.Pointer[stream] // current outbound request, for the ticker
+
+	mu      sync.Mutex // everything below
+	cleaned bool       // forgotten (unlock) after it ended
+	acked   bool       // a packet went to the client (its first carries ext.multi)
 
 	// client side
 	first    *zhttp.Packet
@@ -107,70 +114,103 @@ func newSession(px *Proxy, p *zhttp.Packet, now int64) *session {
 		px:        px,
 		key:       clientKey(p.From, p.ID),
 		client:    newStream(p.ID, p.From, now),
-		inbox:     make(chan event, 32),
-		done:      make(chan struct{}),
 		first:     p,
 		retainAll: true,
 	}
-	s.log = px.log.With().Str("rid", p.ID).Logger()
 	return s
 }
 
-// post delivers an event; it returns false if the session has ended.
-func (s *session) post(ev event) bool {
-	select {
-	case s.inbox <- ev:
-		return true
-	case <-s.done:
+// lg is the session's logger (rid and route fields), made at first use:
+// making it for every request cost two allocations, and sessions rarely log.
+func (s *session) lg() *zerolog.Logger {
+	if s.logger == nil {
+		c := s.px.log.With().Str("rid", s.client.id)
+		if s.route != nil {
+			c = c.Str("route", s.route.ID)
+		}
+		l := c.Logger()
+		s.logger = &l
+	}
+	return s.logger
+}
+
+// debug and trace return nil (a no-op event) unless the level is on,
+// without making the logger.
+func (s *session) debug() *zerolog.Event {
+	if s.px.log.GetLevel() > zerolog.DebugLevel {
+		return nil
+	}
+	return s.lg().Debug()
+}
+
+func (s *session) trace() *zerolog.Event {
+	if s.px.log.GetLevel() > zerolog.TraceLevel {
+		return nil
+	}
+	return s.lg().Trace()
+}
+
+// start registers a new session and handles its first packet; it reports
+// false when the id is taken. The lock is held from before the session is
+// visible, so no later packet can overtake the first.
+func (s *session) start() bool {
+	s.mu.Lock()
+	if !s.px.sessions.add(s.key, s) {
+		s.mu.Unlock()
 		return false
 	}
-}
-
-// tryPost delivers an event without blocking (ticker).
-func (s *session) tryPost(ev event) {
-	select {
-	case s.inbox <- ev:
-	default:
-	}
-}
-
-func (s *session) run() {
-	defer s.finish()
 	s.begin()
-	for s.ph != phDone {
-		select {
-		case ev := <-s.inbox:
-			switch ev.kind {
-			case evClient:
-				s.handleClient(ev.p)
-			case evZurl:
-				s.handleZurl(ev.p)
-			case evExpire:
-				s.expire(ev.client)
+	s.unlock()
+	return true
+}
+
+// handle applies one event on the caller's goroutine.
+func (s *session) handle(ev event) {
+	s.mu.Lock()
+	if s.ph != phDone {
+		switch ev.kind {
+		case evClient:
+			s.handleClient(ev.p)
+		case evZurl:
+			s.handleZurl(ev.p)
+		case evExpire:
+			s.expire(ev.client)
+		case evAck:
+			if !s.acked {
+				s.sendClient(zhttp.Packet{Type: zhttp.KeepAlive}, false)
 			}
-		case <-s.px.ctx.Done():
-			return
 		}
 	}
+	s.unlock()
 }
 
-func (s *session) finish() {
-	s.client.ka.Store(false)
-	s.px.sessions.del(s.key, s)
-	s.closeZ()
-	close(s.done)
+// unlock releases mu, first forgetting the session if it just ended.
+func (s *session) unlock() {
+	if s.ph == phDone && !s.cleaned {
+		s.cleaned = true
+		s.client.ka.Store(false)
+		s.px.sessions.del(s.key, s)
+		s.closeZ()
+	}
+	s.mu.Unlock()
 }
 
-// end marks the session over; run returns after the current event.
+// end marks the session over; it is forgotten when the current event is done.
 func (s *session) end() {
 	s.ph = phDone
 	s.client.ka.Store(false)
 }
 
-// sendClient queues a packet toward the connection manager.
+// sendClient sends a packet toward the connection manager. The first one
+// (the ack, or the response itself when the ack was deferred) echoes
+// ext.multi, as Pushpin's ack does.
 func (s *session) sendClient(p zhttp.Packet, final bool) {
 	p.UserData = s.userData
-	s.px.cw.enqueue(s.px.ctx, outItem{st: s.client, pkt: p, final: final})
+	if !s.acked {
+		s.acked = true
+		p.Ext.Multi = s.multi
+	}
+	s.px.cw.write(&outItem{st: s.client, pkt: p, final: final})
 }
 
 // begin validates the first packet, acknowledges it and starts the
@@ -182,7 +222,7 @@ func (s *session) begin() {
 	s.mdata = p.Ext.MultiData
 	switch {
 	case p.Type != zhttp.Data || p.Seq != 0 || p.URI == "":
-		s.log.Debug().Msg("bad first packet")
+		s.debug().Msg("bad first packet")
 		s.sendClient(zhttp.Packet{Type: zhttp.Error, Condition: "bad-request"}, true)
 		s.end()
 		return
@@ -200,12 +240,18 @@ func (s *session) begin() {
 	}
 	s.inSeq = 1
 	s.credits = p.Credits
-	ack := zhttp.Packet{Type: zhttp.KeepAlive}
-	if p.More {
-		ack = zhttp.Packet{Type: zhttp.Credit, Credits: int64(initCredits - len(p.Body)), HasCredits: true}
+	// Pushpin acks at once; the ack tells the client our address (for a
+	// cancel) and, with a body to come, its credits. Without a body, a
+	// response within ackDelay tells it the same, so the keep-alive is only
+	// sent if none came by then: one packet less per request each way.
+	switch {
+	case p.More:
+		s.sendClient(zhttp.Packet{Type: zhttp.Credit, Credits: int64(initCredits - len(p.Body)), HasCredits: true}, false)
+	case s.px.ackDelay <= 0:
+		s.sendClient(zhttp.Packet{Type: zhttp.KeepAlive}, false)
+	default:
+		s.px.acks.push(s.key)
 	}
-	ack.Ext.Multi = s.multi
-	s.sendClient(ack, false)
 	s.client.multi = s.multi
 	s.client.ka.Store(true)
 	if len(p.Body) > 0 {
@@ -223,7 +269,7 @@ func (s *session) handleClient(p *zhttp.Packet) {
 		return
 	}
 	if p.Seq != s.inSeq {
-		s.log.Debug().Int64("expected", s.inSeq).Int64("got", p.Seq).Msg("client: bad seq, canceling")
+		s.debug().Int64("expected", s.inSeq).Int64("got", p.Seq).Msg("client: bad seq, canceling")
 		s.sendClient(zhttp.Packet{Type: zhttp.Cancel}, true)
 		s.cancelZurl()
 		s.end()
@@ -263,13 +309,13 @@ func (s *session) expire(client bool) {
 		return
 	}
 	if client {
-		s.log.Debug().Msg("client session expired")
+		s.debug().Msg("client session expired")
 		s.cancelZurl()
 		s.sendClient(zhttp.Packet{Type: zhttp.Cancel}, true)
 		s.end()
 		return
 	}
-	s.log.Debug().Msg("backend session expired")
+	s.debug().Msg("backend session expired")
 	s.cancelZurl()
 	s.onBackendError("session-timeout")
 }

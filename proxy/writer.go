@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,9 +15,9 @@ import (
 
 // stream is one direction of a zhttp session that we send on: toward the
 // connection manager (we are the server) or toward zurl (we are the
-// client). Its out-seq is assigned by the writer goroutine at the moment
-// the packet is written, so packets queued by the session goroutine and
-// keep-alives batched by the ticker can never go out of seq order.
+// client). Its out-seq is assigned under the writer's lock at the moment
+// the packet is sent, so a session's packets and the keep-alives batched by
+// the ticker can never go out of seq order.
 type stream struct {
 	id string
 	// to is the receiver's instance id (PUB prefix / ROUTER identity); for
@@ -25,12 +26,12 @@ type stream struct {
 	to    string
 	multi bool // the receiver announced ext.multi: list-form keep-alives allowed
 
-	outSeq  atomic.Int64 // next seq to send; written by the writer only
+	outSeq  atomic.Int64 // next seq to send; written under the writer's lock only
 	lastOut atomic.Int64 // unix ns of the last packet written (keep-alive clock)
 	lastIn  atomic.Int64 // unix ns of the last packet received (expiry clock)
 	ka      atomic.Bool  // include in keep-alive rounds
 
-	closed bool // owned by the writer: a final packet went out
+	closed bool // guarded by the writer's mu: a final packet went out
 }
 
 func newStream(id, to string, now int64) *stream {
@@ -40,7 +41,7 @@ func newStream(id, to string, now int64) *stream {
 	return st
 }
 
-// outItem is one unit of work for a writer.
+// outItem is one packet (or keep-alive batch) for a writer.
 type outItem struct {
 	st    *stream
 	pkt   zhttp.Packet
@@ -50,64 +51,53 @@ type outItem struct {
 }
 
 // writer owns the sockets of one outgoing link: the PUB toward the
-// connection manager, or the PUSH + ROUTER pair toward zurl. Only its
-// goroutine touches them and the streams' out-seq.
+// connection manager, or the PUSH + ROUTER pair toward zurl. Whichever
+// goroutine has a packet to send encodes and sends it itself under mu (no
+// hand-off to a writer goroutine); mu also guards the streams' out-seq and
+// closed flags, so seqs leave in order.
 type writer struct {
+	mu     sync.Mutex
+	ctx    context.Context // a send blocked by a full HWM gives up when it ends
 	from   string
-	q      chan outItem
 	pub    *zmq.Socket // condure link
 	push   *zmq.Socket // zurl link: first packets
 	router *zmq.Socket // zurl link: later packets
 	log    zerolog.Logger
 	buf    []byte
+	frames [3][]byte
+	closed bool
 }
 
-func newWriter(from string, queue int, log zerolog.Logger) *writer {
-	return &writer{from: from, q: make(chan outItem, queue), log: log, buf: make([]byte, 0, 64<<10)}
+func newWriter(ctx context.Context, from string, log zerolog.Logger) *writer {
+	return &writer{ctx: ctx, from: from, log: log, buf: make([]byte, 0, 64<<10)}
 }
 
-// enqueue hands an item to the writer; it gives up when ctx ends.
-func (w *writer) enqueue(ctx context.Context, it outItem) {
-	select {
-	case w.q <- it:
-	case <-ctx.Done():
+// write encodes and sends an item; after close it is dropped.
+func (w *writer) write(it *outItem) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	w.writeLocked(it)
+	if cap(w.buf) > 1<<20 {
+		w.buf = make([]byte, 0, 64<<10) // a rare huge packet must not stay pinned
 	}
 }
 
-func (w *writer) run(ctx context.Context) {
-	defer func() {
-		for _, s := range []*zmq.Socket{w.pub, w.push, w.router} {
-			if s != nil {
-				s.Close()
-			}
-		}
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			w.drain()
-			return
-		case it := <-w.q:
-			w.write(ctx, &it)
-		}
-	}
-}
-
-// drain writes what is already queued (final responses, cancels), briefly.
-func (w *writer) drain() {
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	for {
-		select {
-		case it := <-w.q:
-			w.write(ctx, &it)
-		default:
-			return
+// close closes the link's sockets once ctx has ended.
+func (w *writer) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	for _, s := range []*zmq.Socket{w.pub, w.push, w.router} {
+		if s != nil {
+			s.Close()
 		}
 	}
 }
 
-func (w *writer) write(ctx context.Context, it *outItem) {
+func (w *writer) writeLocked(it *outItem) {
 	now := time.Now().UnixNano()
 	if it.batch != nil {
 		ids := make([]zhttp.IDSeq, 0, len(it.batch))
@@ -122,7 +112,7 @@ func (w *writer) write(ctx context.Context, it *outItem) {
 			return
 		}
 		p := zhttp.Packet{From: w.from, IDs: ids, Type: zhttp.KeepAlive, Ext: zhttp.Ext{Multi: true}}
-		w.emit(ctx, it.batch[0].to, &p, false)
+		w.emit(it.batch[0].to, &p, false)
 		return
 	}
 	st := it.st
@@ -136,22 +126,28 @@ func (w *writer) write(ctx context.Context, it *outItem) {
 	if it.final {
 		st.closed = true
 	}
-	w.emit(ctx, st.to, p, it.push)
+	w.emit(st.to, p, it.push)
 }
 
-func (w *writer) emit(ctx context.Context, to string, p *zhttp.Packet, push bool) {
+func (w *writer) emit(to string, p *zhttp.Packet, push bool) {
 	var sock *zmq.Socket
 	var frames [][]byte
 	switch {
 	case w.pub != nil:
 		w.buf = p.AppendPub(w.buf[:0], to)
-		sock, frames = w.pub, [][]byte{w.buf}
+		w.frames[0] = w.buf
+		sock, frames = w.pub, w.frames[:1]
 	case push:
 		w.buf = p.AppendMessage(w.buf[:0])
-		sock, frames = w.push, [][]byte{w.buf}
+		w.frames[0] = w.buf
+		sock, frames = w.push, w.frames[:1]
 	default:
-		w.buf = p.AppendMessage(w.buf[:0])
-		sock, frames = w.router, [][]byte{[]byte(to), nil, w.buf}
+		// to, then the encoding, in one buffer: the ROUTER's identity frame
+		// costs no allocation.
+		w.buf = append(w.buf[:0], to...)
+		w.buf = p.AppendMessage(w.buf)
+		w.frames[0], w.frames[1], w.frames[2] = w.buf[:len(to)], nil, w.buf[len(to):]
+		sock, frames = w.router, w.frames[:3]
 	}
 	for {
 		err := sock.Send(frames...)
@@ -159,7 +155,7 @@ func (w *writer) emit(ctx context.Context, to string, p *zhttp.Packet, push bool
 			w.log.Trace().Str("to", to).Str("id", p.ID).Int64("seq", p.Seq).Str("type", string(p.Type)).Int("body", len(p.Body)).Msg("sent")
 			return
 		}
-		if errors.Is(err, zmq.ErrTimeout) && ctx.Err() == nil {
+		if errors.Is(err, zmq.ErrTimeout) && w.ctx.Err() == nil {
 			continue // HWM reached or no peer yet: wait, keep order
 		}
 		w.log.Warn().Err(err).Str("to", to).Str("id", p.ID).Str("type", string(p.Type)).Msg("dropping packet")

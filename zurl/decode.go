@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"compress/zlib"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 )
@@ -23,17 +22,17 @@ const acceptEncoding = "gzip, deflate"
 
 var gzipPool sync.Pool
 
-// decodeBody wraps resp.Body when its Content-Encoding is one we decode.
-// It returns the reader to pump, a release func, and whether it decodes.
-func decodeBody(resp *http.Response) (io.Reader, func(), bool) {
-	switch strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))) {
+// decodeBody wraps body when its Content-Encoding is one we decode. It
+// returns the reader to pump, a release func, and whether it decodes.
+func decodeBody(encoding string, body io.Reader) (io.Reader, func(), bool) {
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
 	case "gzip", "x-gzip":
-		g := &lazyGzip{src: resp.Body}
+		g := &lazyGzip{src: body}
 		return g, g.release, true
 	case "deflate":
-		return &lazyDeflate{src: resp.Body}, func() {}, true
+		return &lazyDeflate{src: body}, func() {}, true
 	}
-	return resp.Body, func() {}, false
+	return body, func() {}, false
 }
 
 // lazyGzip starts decoding at the first Read, so the response head goes

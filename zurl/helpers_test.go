@@ -52,6 +52,9 @@ func startZurl(t testing.TB, mod func(*configs.ZurlConfig), smod ...func(*Server
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Most tests check zurl's own exchange, which acks at once; the
+	// deferred ack has its own tests (withAckDelay).
+	s.timers.ack = 0
 	for _, f := range smod {
 		f(s)
 	}

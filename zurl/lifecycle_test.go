@@ -34,7 +34,9 @@ func holdBackend(t *testing.T) (*httptest.Server, *atomic.Int64) {
 }
 
 func fastTimers(ka, expiry time.Duration) func(*Server) {
-	return func(s *Server) { s.timers = timers{sweep: 20 * time.Millisecond, keepAlive: ka, expiry: expiry} }
+	return func(s *Server) {
+		s.timers = timers{sweep: 20 * time.Millisecond, keepAlive: ka, expiry: expiry, worker: 10 * time.Second}
+	}
 }
 
 // Keep-alives for requesters that set ext.multi come batched in one
@@ -53,6 +55,10 @@ func TestKeepAliveBatched(t *testing.T) {
 		}
 		next[id] = 2
 	}
+	// Make them due together: on a loaded machine the four requests above
+	// can straddle sweeps.
+	now := time.Now().UnixNano()
+	r.srv.sess.each(func(ss *session) { ss.lastOut.Store(now) })
 	seen := map[string]bool{}
 	for _, id := range []string{"m1", "m2", "m3", "single"} {
 		p := r.must(id, 5*time.Second)
@@ -205,4 +211,92 @@ func TestRedirectsAndTimeout(t *testing.T) {
 			t.Fatalf("%s: %+v", c.id, p)
 		}
 	}
+}
+
+func withAckDelay(d time.Duration) func(*Server) { return func(s *Server) { s.timers.ack = d } }
+
+// A complete request's keep-alive ack waits for the response: a fast
+// response comes first (seq 0, with ext.multi and our address) and no ack
+// follows; a slow one is preceded by the ack once the delay has passed,
+// and the requester can then cancel it.
+func TestDeferredAck(t *testing.T) {
+	t.Parallel()
+	var aborted atomic.Int64
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/slow" {
+			<-req.Context().Done()
+			aborted.Add(1)
+			return
+		}
+		io.WriteString(w, "fast")
+	}))
+	defer be.Close()
+	r := startZurl(t, nil, withAckDelay(300*time.Millisecond))
+
+	p := r.request(&zhttp.Packet{ID: "fast", Method: "GET", URI: be.URL + "/fast", Credits: 1000, HasCredits: true,
+		IgnorePolicies: true, Ext: zhttp.Ext{Multi: true}})
+	if p.Type != zhttp.Data || p.Seq != 0 || p.Code != 200 || string(p.Body) != "fast" || !p.Ext.Multi || p.From != r.zid {
+		t.Fatalf("first reply: %+v", p)
+	}
+	if q := r.recvFor("fast", 600*time.Millisecond); q != nil {
+		t.Fatalf("packet after the complete response: %+v", q)
+	}
+
+	start := time.Now()
+	p = r.request(&zhttp.Packet{ID: "slow", Method: "GET", URI: be.URL + "/slow", Credits: 1000, HasCredits: true,
+		IgnorePolicies: true, Ext: zhttp.Ext{Multi: true}})
+	if p.Type != zhttp.KeepAlive || p.Seq != 0 || !p.Ext.Multi {
+		t.Fatalf("late ack: %+v", p)
+	}
+	if el := time.Since(start); el < 250*time.Millisecond {
+		t.Fatalf("ack after %v, want the 300 ms delay", el)
+	}
+	r.later(&zhttp.Packet{ID: "slow", Type: zhttp.Cancel})
+	waitFor(t, 10*time.Second, func() error {
+		if aborted.Load() != 1 {
+			return fmt.Errorf("backend request not aborted")
+		}
+		return nil
+	})
+	// A body to come needs its credits at once.
+	p = r.request(&zhttp.Packet{ID: "post", Method: "POST", URI: be.URL + "/fast", Credits: 1000, HasCredits: true,
+		IgnorePolicies: true, More: true, Body: []byte("a")})
+	if p.Type != zhttp.Credit || p.Seq != 0 {
+		t.Fatalf("ack of a request with more body: %+v", p)
+	}
+	r.later(&zhttp.Packet{ID: "post", Body: []byte("b")})
+	if code, _, b := r.readResponse(r.must("post", 10*time.Second)); code != 200 || string(b) != "fast" {
+		t.Fatalf("post: %d %q", code, b)
+	}
+}
+
+// Sessions run on reused worker goroutines: sequential requests keep one
+// worker, which exits once idle for the worker timeout.
+func TestWorkersReusedThenExit(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	defer be.Close()
+	r := startZurl(t, nil, func(s *Server) { s.timers.worker = 500 * time.Millisecond })
+	// This server's workers only (the receiver is the first argument).
+	workers := func() int { return strings.Count(stacks(), fmt.Sprintf("zurl.(*Server).work(%p", r.srv)) }
+	for i := 0; i < 20; i++ {
+		p := r.request(&zhttp.Packet{ID: fmt.Sprint("w", i), Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true})
+		if code, _, b := r.readResponse(p); code != 200 || string(b) != "ok" {
+			t.Fatalf("request %d: %d %q", i, code, b)
+		}
+		waitFor(t, 5*time.Second, func() error {
+			if r.srv.Open() != 0 {
+				return fmt.Errorf("session still open")
+			}
+			return nil
+		})
+	}
+	if n := workers(); n != 1 {
+		t.Fatalf("%d workers after 20 sequential requests, want 1", n)
+	}
+	waitFor(t, 5*time.Second, func() error {
+		if n := workers(); n != 0 {
+			return fmt.Errorf("%d idle workers left", n)
+		}
+		return nil
+	})
 }

@@ -1,6 +1,7 @@
 package zurl
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -53,6 +54,7 @@ type clients struct {
 	rootCAs *x509.CertPool
 	dialer  net.Dialer
 	maxIdle int
+	lean    *leanPool
 	mu      sync.Mutex
 	m       map[tlsKey]transportEntry
 }
@@ -61,6 +63,7 @@ func newClients(p *policy, maxOpen int) *clients {
 	c := &clients{maxIdle: maxOpen, m: map[tlsKey]transportEntry{},
 		dialer: net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
 	c.policy.Store(p)
+	c.lean = newLeanPool(c.dialPolicy)
 	return c
 }
 
@@ -91,6 +94,7 @@ func (c *clients) get(k tlsKey) transportEntry {
 }
 
 func (c *clients) close() {
+	c.lean.closeIdle(0)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range c.m {
@@ -98,11 +102,19 @@ func (c *clients) close() {
 	}
 }
 
-// dial applies the policy to the resolved addresses of requests that do
-// not ignore policies, so a name resolving into a denied range is refused.
+// dial is net/http's dialer: the request's options say whether to check
+// the policy.
 func (c *clients) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	o, _ := ctx.Value(optsKey{}).(*reqOpts)
-	if o == nil || !o.checkPolicy {
+	return c.dialPolicy(ctx, addr, o != nil && o.checkPolicy)
+}
+
+// dialPolicy applies the policy to the resolved addresses of requests that
+// do not ignore policies, so a name resolving into a denied range is
+// refused.
+func (c *clients) dialPolicy(ctx context.Context, addr string, checkPolicy bool) (net.Conn, error) {
+	const network = "tcp"
+	if !checkPolicy {
 		return c.dialer.DialContext(ctx, network, addr)
 	}
 	host, port, err := net.SplitHostPort(addr)
@@ -156,9 +168,20 @@ func parseTarget(uri string) (*url.URL, error) {
 
 // hopHeaders are per-connection: net/http writes its own.
 func hopHeader(name string) bool {
-	switch strings.ToLower(name) {
-	case "host", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection":
-		return true
+	// By length first: most names are none of these and cost one compare.
+	switch len(name) {
+	case 2:
+		return strings.EqualFold(name, "te")
+	case 4:
+		return strings.EqualFold(name, "host")
+	case 7:
+		return strings.EqualFold(name, "trailer") || strings.EqualFold(name, "upgrade")
+	case 10:
+		return strings.EqualFold(name, "connection") || strings.EqualFold(name, "keep-alive")
+	case 16:
+		return strings.EqualFold(name, "proxy-connection")
+	case 17:
+		return strings.EqualFold(name, "transfer-encoding")
 	}
 	return false
 }
@@ -223,9 +246,15 @@ func (c *clients) build(ctx context.Context, p *zhttp.Packet, u *url.URL, body i
 	if req.ContentLength < 0 && !p.More {
 		req.ContentLength = int64(len(p.Body)) // whole body at hand: no chunking
 	}
-	if body == nil || req.ContentLength == 0 {
+	switch {
+	case body == nil || req.ContentLength == 0:
 		req.Body, req.ContentLength = http.NoBody, 0
-	} else {
+	case !p.More:
+		// The whole body is at hand: it can be sent again (a stale
+		// keep-alive connection, a 307/308 redirect).
+		req.Body = io.NopCloser(body)
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(p.Body)), nil }
+	default:
 		req.Body = io.NopCloser(body)
 	}
 	sni := ""

@@ -23,6 +23,9 @@ const (
 	keepAliveInterval = 45 * time.Second
 	sessionExpiry     = 60 * time.Second
 	sweepInterval     = 5 * time.Second
+	// ackDelay is how long the keep-alive ack of a complete request waits
+	// for the response head to make it unnecessary (session.ack).
+	ackDelay = 100 * time.Millisecond
 	// maxBatch bounds the ids of one list-form keep-alive, as Pushpin does.
 	maxBatch = 128
 	// maxReadBuf caps a response read buffer (and so a body packet) below
@@ -37,9 +40,13 @@ type Server struct {
 	cfg    configs.ZurlConfig
 	log    zerolog.Logger
 	id     string
-	out    *zmq.Sender
+	out    *zmq.Locked
+	outCtx context.Context // a reply blocked by the PUB's HWM gives up when it ends
 	sess   sessionTable
 	slots  chan struct{} // max_open_requests: one token per live session
+	idle   chan *session // hands a new session to a worker waiting for one (workers.go)
+	quit   chan struct{} // closed when Run returns: idle workers exit
+	acks   *ackQueue     // deferred keep-alive acks (session.ack)
 	http   *clients
 	bufs   sync.Pool // response read buffers of readBufSize bytes
 	timers timers
@@ -69,6 +76,7 @@ func New(cfg configs.ZurlConfig, log zerolog.Logger) (*Server, error) {
 		id = "{" + uuid() + "}" // zurl's random id keeps Qt's braces
 	}
 	s := &Server{cfg: cfg, log: log, id: id, slots: make(chan struct{}, cfg.MaxOpenRequests),
+		idle: make(chan *session), quit: make(chan struct{}),
 		timers: defaultTimers}
 	s.sess.init()
 	s.http = newClients(newPolicy(cfg.DefPolicy, cfg.Allow, cfg.Deny), cfg.MaxOpenRequests)
@@ -127,7 +135,10 @@ func (s *Server) Run(ctx context.Context) error {
 		pull.Close()
 		return fmt.Errorf("zurl in_stream_spec %s: %w", s.cfg.InStreamSpec, err)
 	}
-	pub, err := zmq.New(zmq.Pub, zmq.Options{SndHWM: max(s.cfg.OutHWM, 1000), NoDrop: true})
+	// Replies are sent on the goroutine that makes them (no queue, no
+	// hand-off); the 10,000 extra messages are the buffer the reply queue
+	// used to add in front of the socket.
+	pub, err := zmq.New(zmq.Pub, zmq.Options{SndHWM: max(s.cfg.OutHWM, 1000) + 10000, NoDrop: true})
 	if err == nil {
 		if err = pub.Bind(s.cfg.OutSpec); err != nil {
 			pub.Close()
@@ -138,16 +149,20 @@ func (s *Server) Run(ctx context.Context) error {
 		in.Close()
 		return fmt.Errorf("zurl out_spec %s: %w", s.cfg.OutSpec, err)
 	}
-	s.out = zmq.NewSender(pub, 10000, func(_ [][]byte, err error) {
+	s.out = zmq.NewLocked(pub, func(_ [][]byte, err error) {
 		s.log.Warn().Err(err).Msg("dropping reply")
 	})
 	s.log.Info().Str("id", s.id).Str("in", s.cfg.InSpec).Str("in_stream", s.cfg.InStreamSpec).
 		Str("out", s.cfg.OutSpec).Msg("started")
 
 	sendCtx, stopSend := context.WithCancel(context.Background())
-	var loops, sender sync.WaitGroup
-	sender.Add(1)
-	go func() { defer sender.Done(); s.out.Run(sendCtx) }()
+	s.outCtx = sendCtx
+	s.acks = newAckQueue(s.timers.ack, func(k sessKey) {
+		if ss := s.sess.get(k); ss != nil {
+			ss.lateAck()
+		}
+	})
+	var loops sync.WaitGroup
 	loops.Add(3)
 	go func() {
 		defer loops.Done()
@@ -164,8 +179,10 @@ func (s *Server) Run(ctx context.Context) error {
 	// may be blocked queueing a reply, all return.
 	s.sess.each(func(ss *session) { ss.abort() })
 	s.waitIdle(5 * time.Second)
+	s.acks.stop()
 	stopSend()
-	sender.Wait()
+	s.out.Close()
+	close(s.quit)
 	s.http.close()
 	s.log.Info().Msg("stopped")
 	return nil
@@ -181,16 +198,11 @@ func (s *Server) waitIdle(d time.Duration) {
 
 func (s *Server) recvErr(err error) { s.log.Warn().Err(err).Msg("receive error") }
 
-// reply queues a packet for a requester (PUB frame "<to> T…"). The buffer
-// is sized once so encoding a body chunk never regrows it.
+// reply sends a packet to a requester (PUB frame "<to> T…"), encoded into
+// the socket's reused buffer.
 func (s *Server) reply(to string, p *zhttp.Packet) {
 	p.From = s.id
-	est := len(to) + len(s.id) + len(p.ID) + len(p.Body) + len(p.Reason) + len(p.UserData) + 160
-	for _, h := range p.Headers {
-		est += len(h.Name) + len(h.Value) + 16
-	}
-	est += len(p.IDs) * 32
-	s.out.Send(p.AppendPub(make([]byte, 0, est), to))
+	s.out.SendEncoded(s.outCtx, func(dst []byte) []byte { return p.AppendPub(dst, to) })
 }
 
 // onFirst handles a request's first packet (PULL goroutine). Waiting for
@@ -244,7 +256,7 @@ func (s *Server) onFirst(ctx context.Context, msg []byte) {
 	ss := newSession(s, p, u)
 	s.sess.put(k, ss)
 	ss.ack()
-	go ss.run()
+	s.spawn(ss)
 }
 
 // onLater dispatches a ROUTER packet to its session(s) (ROUTER goroutine).

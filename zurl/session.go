@@ -1,9 +1,11 @@
 package zurl
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -27,8 +29,8 @@ type session struct {
 	multi    bool
 	userData []byte
 	ctx      context.Context
-	cancel   context.CancelFunc
-	body     *bodyQueue // nil when the request has no body to stream
+	stop     context.CancelFunc // ends ctx; cancel does it and the rest
+	body     *bodyQueue         // nil when the request has no body to stream
 	lastIn   atomic.Int64
 	lastOut  atomic.Int64
 
@@ -36,43 +38,89 @@ type session struct {
 	cond     *sync.Cond
 	inSeq    int64
 	outSeq   int64
-	credits  int64 // response body bytes the requester can take
-	finished bool  // the last packet went out (or the session was aborted)
+	credits  int64    // response body bytes the requester can take
+	finished bool     // the last packet went out (or the session was aborted)
+	conn     net.Conn // the lean client's connection while it is in use (watch)
 }
 
 func newSession(s *Server, p *zhttp.Packet, u *url.URL) *session {
 	ss := &session{srv: s, key: sessKey{p.From, p.ID}, first: p, target: u, multi: p.Ext.Multi,
 		userData: p.UserData, inSeq: 1, credits: p.Credits}
 	ss.cond = sync.NewCond(&ss.mu)
-	ss.ctx, ss.cancel = context.WithCancel(context.Background())
+	ss.ctx, ss.stop = context.WithCancel(context.Background())
 	now := time.Now().UnixNano()
 	ss.lastIn.Store(now)
 	ss.lastOut.Store(now)
-	if p.More || len(p.Body) > 0 {
+	if p.More {
 		ss.body = newBodyQueue(int64(s.cfg.BufferSize)+int64(len(p.Body)), ss.consumed)
-		ss.body.push(p.Body, !p.More)
+		ss.body.push(p.Body, false)
 	}
-	// Cancellation (requester's cancel, expiry, shutdown) must wake a pump
-	// waiting for credits and a transport waiting for body; AfterFunc does
-	// it without a goroutine parked per session.
-	context.AfterFunc(ss.ctx, func() {
-		if ss.body != nil {
-			ss.body.close()
-		}
-		ss.mu.Lock()
-		ss.cond.Broadcast()
-		ss.mu.Unlock()
-	})
 	return ss
 }
 
-// ack answers the first packet at once, as zurl does: keep-alive when the
-// request body is complete, else a credit of buffer_size.
+// cancel ends the session's work (requester's cancel, expiry, shutdown, or
+// the end of run): its context, a pump waiting for credits, a transport
+// waiting for body, and the lean client's I/O. Done here rather than by
+// context.AfterFunc callbacks, which cost a child registration on the
+// context per session and per request.
+func (ss *session) cancel() {
+	ss.stop()
+	if ss.body != nil {
+		ss.body.close()
+	}
+	ss.mu.Lock()
+	ss.cond.Broadcast()
+	c := ss.conn
+	ss.mu.Unlock()
+	if c != nil {
+		c.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// watch registers the lean connection in use, so that cancel aborts its
+// I/O; false when the session is already cancelled.
+func (ss *session) watch(c net.Conn) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.ctx.Err() != nil {
+		return false
+	}
+	ss.conn = c
+	return true
+}
+
+// unwatch forgets the connection; false when a cancel may have set its
+// deadline (it must not be reused).
+func (ss *session) unwatch() bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.conn = nil
+	return ss.ctx.Err() == nil
+}
+
+// ack answers the first packet: a credit of buffer_size at once when a
+// body is to come, as zurl does. zurl also acks a complete request at once
+// with a keep-alive, which only tells the requester our address (for a
+// cancel); a response head within the ack delay tells it the same, so the
+// keep-alive goes only if nothing was sent by then: one packet less per
+// request each way.
 func (ss *session) ack() {
-	if ss.first.More {
+	switch {
+	case ss.first.More:
 		ss.send(&zhttp.Packet{Type: zhttp.Credit, Credits: int64(ss.srv.cfg.BufferSize), HasCredits: true}, false)
-	} else {
+	case ss.srv.timers.ack <= 0:
 		ss.send(&zhttp.Packet{Type: zhttp.KeepAlive}, false)
+	default:
+		ss.srv.acks.push(ss.key)
+	}
+}
+
+// lateAck is the deferred keep-alive (the ack queue's timer).
+func (ss *session) lateAck() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.outSeq == 0 {
+		ss.sendLocked(&zhttp.Packet{Type: zhttp.KeepAlive}, false)
 	}
 }
 
@@ -184,46 +232,61 @@ func (ss *session) run() {
 		ctx, stop = context.WithTimeout(ctx, time.Duration(p.Timeout)*time.Millisecond)
 		defer stop()
 	}
-	var body io.Reader
-	if ss.body != nil {
-		body = ss.body
+	method := http.MethodGet
+	var resp *respHead
+	var err error
+	if lr := leanRequest(p, ss.target); lr != nil {
+		method = lr.method
+		resp, err = ss.srv.http.lean.roundTrip(ctx, lr, ss)
+	} else {
+		var body io.Reader
+		switch {
+		case ss.body != nil:
+			body = ss.body
+		case len(p.Body) > 0:
+			body = bytes.NewReader(p.Body)
+		}
+		req, client, berr := ss.srv.http.build(ctx, p, ss.target, body)
+		if berr != nil {
+			ss.srv.log.Info().Err(berr).Str("id", ss.key.id).Msg("bad request")
+			ss.fail("bad-request")
+			return
+		}
+		method = req.Method
+		var hr *http.Response
+		if hr, err = client.Do(req); err == nil {
+			resp = fromHTTP(hr)
+		}
 	}
-	req, client, err := ss.srv.http.build(ctx, p, ss.target, body)
-	if err != nil {
-		ss.srv.log.Info().Err(err).Str("id", ss.key.id).Msg("bad request")
-		ss.fail("bad-request")
-		return
-	}
-	resp, err := client.Do(req)
 	if err != nil {
 		ss.failed(err, "request failed")
 		return
 	}
-	defer resp.Body.Close()
-	ss.pump(req, resp)
+	defer resp.body.Close()
+	ss.pump(method, resp)
 }
 
 // pump sends the response: the head at once (with the whole body when it
 // is declared and fits the credits), then body chunks of at most the
 // credits the requester has granted.
-func (ss *session) pump(req *http.Request, resp *http.Response) {
+func (ss *session) pump(method string, resp *respHead) {
 	p := ss.first
-	head := &zhttp.Packet{HasCode: true, Code: int64(resp.StatusCode), Reason: reason(resp),
-		HasHeaders: true, Headers: responseHeaders(resp)}
-	cl := resp.ContentLength
+	head := &zhttp.Packet{HasCode: true, Code: int64(resp.code), Reason: resp.reason,
+		HasHeaders: true, Headers: resp.headers}
+	cl := resp.length
 	if p.MaxSize > 0 && cl > p.MaxSize {
 		ss.failed(ErrMaxSize, "response too large")
 		return
 	}
-	if req.Method == http.MethodHead || resp.StatusCode == 204 || resp.StatusCode == 304 || cl == 0 {
+	if method == http.MethodHead || resp.code == 204 || resp.code == 304 || cl == 0 {
 		ss.send(head, true)
 		return
 	}
-	var body io.Reader = resp.Body
+	var body io.Reader = resp.body
 	if !p.Headers.Has("Accept-Encoding") {
 		var release func()
 		var decoded bool
-		body, release, decoded = decodeBody(resp)
+		body, release, decoded = decodeBody(resp.encoding, resp.body)
 		defer release()
 		if decoded {
 			head.Headers = head.Headers.Del("Content-Encoding").Del("Content-Length")

@@ -81,12 +81,15 @@ func (t *sessionTable) each(fn func(*session)) {
 	}
 }
 
-// timers are the zhttp keep-alive and expiry periods; tests shorten them.
+// timers are the zhttp keep-alive and expiry periods, the ack delay
+// (session.ack) and how long an idle worker waits (workers.go); tests
+// change them.
 type timers struct {
-	sweep, keepAlive, expiry time.Duration
+	sweep, keepAlive, expiry, ack, worker time.Duration
 }
 
-var defaultTimers = timers{sweep: sweepInterval, keepAlive: keepAliveInterval, expiry: sessionExpiry}
+var defaultTimers = timers{sweep: sweepInterval, keepAlive: keepAliveInterval, expiry: sessionExpiry, ack: ackDelay,
+	worker: 10 * time.Second}
 
 // sweepLoop expires silent sessions and sends keep-alives, batched per
 // requester for requesters that announced ext.multi.
@@ -104,6 +107,7 @@ func (s *Server) sweepLoop(ctx context.Context) {
 }
 
 func (s *Server) sweep(now time.Time) {
+	s.http.lean.closeIdle(leanIdleTimeout)
 	n := now.UnixNano()
 	batches := map[string][]*session{}
 	s.sess.each(func(ss *session) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -202,5 +203,22 @@ func BenchmarkDecodeKeepAlive(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		e, _, _ := Parse(raw)
 		_ = e.Dict(func(k []byte, v Elem) error { return nil })
+	}
+}
+
+// The size prefix and integer fast paths write what strconv does, at every
+// digit-count boundary.
+func TestPrefixDigits(t *testing.T) {
+	for _, n := range []int{0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 1001, 12345, 1 << 20} {
+		s := strings.Repeat("x", n)
+		if got, want := string(AppendString(nil, s)), strconv.Itoa(n)+":"+s+","; got != want {
+			t.Fatalf("string of %d: %.20q", n, got)
+		}
+	}
+	for _, v := range []int64{-10, -1, 0, 1, 9, 10, 99, 100, 12345678901} {
+		d := strconv.FormatInt(v, 10)
+		if got, want := string(AppendInt(nil, v)), strconv.Itoa(len(d))+":"+d+"#"; got != want {
+			t.Fatalf("int %d: %q, want %q", v, got, want)
+		}
 	}
 }

@@ -266,3 +266,41 @@ func TestCondureFramesByteExact(t *testing.T) {
 		}
 	}
 }
+
+// A condure request (8 headers) and a zurl response with a body: what the
+// proxy parses for every proxied request.
+func BenchmarkParse(b *testing.B) {
+	for _, name := range []string{"condure-get-00-recv-request", "zurl-small-02-recv-response"} {
+		raw, err := os.ReadFile("testdata/" + name + ".bin")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, m, err := SplitPub(raw); err == nil && raw[0] != 'T' {
+			raw = m
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(raw)))
+			for i := 0; i < b.N; i++ {
+				if _, err := ParseMessage(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// A response head as the proxy relays it (zurl's reply, the proxy's packet
+// to the connection manager): five headers and a small body.
+func BenchmarkEncodeResponse(b *testing.B) {
+	p := &Packet{From: "pushpin-proxy_1234", ID: "0-1-2f", Seq: 0, HasSeq: true, Ext: Ext{Multi: true},
+		Code: 200, HasCode: true, Reason: "OK", HasHeaders: true,
+		Headers: Headers{{"Content-Length", "29"}, {"Content-Type", "text/plain"}, {"Date", "Tue, 01 Dec 2026 08:20:56 GMT"},
+			{"X-Backend", "yes"}, {"Cache-Control", "no-cache"}},
+		Body: []byte("hello from the bench backend\n")}
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		buf = p.AppendPub(buf[:0], "condure")
+	}
+}

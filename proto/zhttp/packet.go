@@ -24,10 +24,12 @@ const (
 	Pong           Type = "pong"
 )
 
-func validType(t string) (Type, bool) {
-	switch Type(t) {
-	case Error, Credit, KeepAlive, Cancel, HandoffStart, HandoffProceed, Close, Ping, Pong:
-		return Type(t), true
+// validType returns the constant for a wire type (no allocation).
+func validType(t []byte) (Type, bool) {
+	for _, c := range [...]Type{KeepAlive, Credit, Cancel, Error, HandoffStart, HandoffProceed, Close, Ping, Pong} {
+		if string(t) == string(c) {
+			return c, true
+		}
 	}
 	return "", false
 }

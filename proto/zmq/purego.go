@@ -119,6 +119,13 @@ func (s *Socket) Send(frames ...[]byte) error {
 	return err
 }
 
+// sendNow never sends here: this transport's Send may block, so Sender
+// always queues.
+func (s *Socket) sendNow(_ [][]byte) error { return ErrTimeout }
+
+// recvAppend is Recv for RecvLoop (this transport allocates anyway).
+func (s *Socket) recvAppend(_ [][]byte) ([][]byte, error) { return s.Recv() }
+
 // Recv receives one whole message, or ErrTimeout.
 func (s *Socket) Recv() ([][]byte, error) {
 	if s.s == nil {

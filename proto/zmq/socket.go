@@ -1,13 +1,15 @@
-// Package zmq is the project's ZeroMQ socket layer. The default build uses
-// libzmq through github.com/zeromq/goczmq (cgo); the `purego` build tag
-// switches to github.com/go-zeromq/zmq4 for machines without libczmq, with
-// the interop limits listed in purego.md.
+// Package zmq is the project's ZeroMQ socket layer. The default build calls
+// libzmq through cgo (libzmq.go: receives park in Go's netpoller, nothing
+// blocks inside C on the fast path); the `purego` build tag switches to
+// github.com/go-zeromq/zmq4 for machines without libzmq, with the interop
+// limits listed in purego.md.
 //
 // Ownership rule: a Socket is used by exactly one goroutine at a time. It
 // may be created and bound by one goroutine and then handed to the goroutine
 // that runs its loop (a channel send is the required memory barrier); that
 // loop goroutine alone sends, receives and closes it. RecvLoop and Sender
-// implement the two loop shapes every process needs.
+// implement the two loop shapes every process needs; Locked lets several
+// goroutines send on one socket in turn, each on its own goroutine.
 package zmq
 
 import (

@@ -321,3 +321,59 @@ func TestPubNoDrop(t *testing.T) {
 		t.Fatal("messages lost")
 	}
 }
+
+// A Sender sends directly while the socket takes messages and queues once
+// the high-water mark pushes back; across the switches every message
+// arrives once and in order, and nothing stays pending.
+func TestSenderOrderAcrossQueueing(t *testing.T) {
+	t.Parallel()
+	ep := ipc(t, "order")
+	pull := mustNew(t, Pull, Options{RcvHWM: 2})
+	if err := pull.Bind(ep); err != nil {
+		t.Fatal(err)
+	}
+	push := mustNew(t, Push, Options{SndHWM: 2, SendTimeout: 5})
+	if err := push.Connect(ep); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := NewSender(push, 8, func(_ [][]byte, err error) { t.Errorf("send: %v", err) })
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	const n = 3000
+	got := make(chan int, 1)
+	go func() {
+		c := 0
+		RecvLoop(ctx, pull, func(msg [][]byte) {
+			if string(msg[0]) != fmt.Sprint(c) {
+				t.Errorf("got %q, want %d", msg[0], c)
+			}
+			c++
+			if c%500 == 0 {
+				time.Sleep(20 * time.Millisecond) // let the pipe fill: Send must queue
+			}
+			if c == n {
+				got <- c
+			}
+		}, nil)
+	}()
+	queued := false
+	for i := 0; i < n; i++ {
+		w.Send([]byte(fmt.Sprint(i)))
+		queued = queued || w.pending.Load() > 0
+	}
+	select {
+	case <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("messages lost")
+	}
+	if !queued {
+		t.Fatal("the high-water mark never made Send queue")
+	}
+	if p := w.pending.Load(); p != 0 {
+		t.Fatalf("%d messages still pending", p)
+	}
+	cancel()
+	<-done
+}
