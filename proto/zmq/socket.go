@@ -1,6 +1,7 @@
-// Package zmq is the project's ZeroMQ socket layer. The default build calls
-// libzmq through cgo (libzmq.go: receives park in Go's netpoller, nothing
-// blocks inside C on the fast path); the `purego` build tag switches to
+// Package zmq is the project's ZeroMQ socket layer. The default build uses
+// libzmq through github.com/zeromq/goczmq (czmq.go: receives park in Go's
+// netpoller on ZMQ_FD, nothing blocks inside C on the fast path); the
+// `purego` build tag switches to
 // github.com/go-zeromq/zmq4 for machines without libzmq, with the interop
 // limits listed in purego.md.
 //
