@@ -18,6 +18,7 @@ import (
 	"github.com/pushpin-go/pushpin/configs"
 	"github.com/pushpin-go/pushpin/configs/routing"
 	"github.com/pushpin-go/pushpin/proto/grip"
+	"github.com/pushpin-go/pushpin/proto/zhttp/deferack"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
 
@@ -56,7 +57,7 @@ type Proxy struct {
 	ctx    context.Context
 	cw, zw *writer
 	accept *zmq.Locked
-	acks   *ackQueue
+	acks   *deferack.Queue[string]
 	wg     sync.WaitGroup
 }
 
@@ -193,7 +194,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	p.accept = zmq.NewLocked(socks.accept, func(_ [][]byte, err error) {
 		p.log.Warn().Err(err).Msg("accept message dropped")
 	})
-	p.acks = newAckQueue(p.ackDelay, func(key string) {
+	p.acks = deferack.New(p.ackDelay, func(key string) {
 		if s := p.sessions.get(key); s != nil {
 			s.handle(event{kind: evAck})
 		}
@@ -233,7 +234,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	p.wg.Wait()
 	// Nothing sends any more but a deferred ack already firing, which the
 	// closed writer drops.
-	p.acks.stop()
+	p.acks.Stop()
 	p.cw.close()
 	p.zw.close()
 	p.accept.Close()

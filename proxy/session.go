@@ -250,7 +250,7 @@ func (s *session) begin() {
 	case s.px.ackDelay <= 0:
 		s.sendClient(zhttp.Packet{Type: zhttp.KeepAlive}, false)
 	default:
-		s.px.acks.push(s.key)
+		s.px.acks.Push(s.key)
 	}
 	s.client.multi = s.multi
 	s.client.ka.Store(true)

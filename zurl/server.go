@@ -15,6 +15,7 @@ import (
 
 	"github.com/pushpin-go/pushpin/configs"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
+	"github.com/pushpin-go/pushpin/proto/zhttp/deferack"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
 
@@ -43,10 +44,10 @@ type Server struct {
 	out    *zmq.Locked
 	outCtx context.Context // a reply blocked by the PUB's HWM gives up when it ends
 	sess   sessionTable
-	slots  chan struct{} // max_open_requests: one token per live session
-	idle   chan *session // hands a new session to a worker waiting for one (workers.go)
-	quit   chan struct{} // closed when Run returns: idle workers exit
-	acks   *ackQueue     // deferred keep-alive acks (session.ack)
+	slots  chan struct{}            // max_open_requests: one token per live session
+	idle   chan *session            // hands a new session to a worker waiting for one (workers.go)
+	quit   chan struct{}            // closed when Run returns: idle workers exit
+	acks   *deferack.Queue[sessKey] // deferred keep-alive acks (session.ack)
 	http   *clients
 	bufs   sync.Pool // response read buffers of readBufSize bytes
 	timers timers
@@ -157,7 +158,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	sendCtx, stopSend := context.WithCancel(context.Background())
 	s.outCtx = sendCtx
-	s.acks = newAckQueue(s.timers.ack, func(k sessKey) {
+	s.acks = deferack.New(s.timers.ack, func(k sessKey) {
 		if ss := s.sess.get(k); ss != nil {
 			ss.lateAck()
 		}
@@ -179,7 +180,7 @@ func (s *Server) Run(ctx context.Context) error {
 	// may be blocked queueing a reply, all return.
 	s.sess.each(func(ss *session) { ss.abort() })
 	s.waitIdle(5 * time.Second)
-	s.acks.stop()
+	s.acks.Stop()
 	stopSend()
 	s.out.Close()
 	close(s.quit)

@@ -111,7 +111,7 @@ func (ss *session) ack() {
 	case ss.srv.timers.ack <= 0:
 		ss.send(&zhttp.Packet{Type: zhttp.KeepAlive}, false)
 	default:
-		ss.srv.acks.push(ss.key)
+		ss.srv.acks.Push(ss.key)
 	}
 }
 

@@ -1,4 +1,4 @@
-package proxy
+package deferack
 
 import (
 	"sync"
@@ -8,27 +8,27 @@ import (
 
 // Entries fire in push order, each no earlier than its delay; the timer
 // re-arms for later entries and again after the queue ran empty.
-func TestAckQueue(t *testing.T) {
+func TestQueue(t *testing.T) {
 	const d = 80 * time.Millisecond
 	var mu sync.Mutex
 	var fired []string
 	var at []time.Duration
 	start := time.Now()
-	q := newAckQueue(d, func(k string) {
+	q := New(d, func(k string) {
 		mu.Lock()
 		fired, at = append(fired, k), append(at, time.Since(start))
 		mu.Unlock()
 	})
-	defer q.stop()
+	defer q.Stop()
 	pushed := map[string]time.Duration{}
 	for _, k := range []string{"a", "b", "c"} {
 		pushed[k] = time.Since(start)
-		q.push(k)
+		q.Push(k)
 		time.Sleep(30 * time.Millisecond)
 	}
 	time.Sleep(2 * d)
 	pushed["d"] = time.Since(start)
-	q.push("d") // the queue ran empty: must re-arm
+	q.Push("d") // the queue ran empty: must re-arm
 	time.Sleep(2 * d)
 	mu.Lock()
 	defer mu.Unlock()

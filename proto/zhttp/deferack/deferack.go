@@ -1,43 +1,48 @@
-package zurl
+// Package deferack holds the sessions whose zhttp ack a server defers:
+// Pushpin's servers ack a request at once, ours (proxy, zurl) wait up to
+// a delay so that a prompt response can stand in for the ack. Both servers
+// share this queue; it is zhttp session timing, no wire format.
+package deferack
 
 import (
 	"sync"
 	"time"
 )
 
-// ackQueue holds the sessions whose ack is deferred (session.ack). The
-// delay is the same for all, so start order is due order: a FIFO and one
+// Queue holds the sessions whose ack is deferred. The delay is the same for all, so start order is due order: a FIFO and one
 // timer, armed only while the queue holds something, replace a timer per
 // request (two allocations and a timer-heap insert and delete each). A due
 // entry is looked up by key: an ended session is simply gone, and the
 // queue keeps no session alive.
-type ackQueue struct {
+type Queue[K comparable] struct {
 	delay time.Duration
-	fire  func(key sessKey) // called for every due entry, on the timer's goroutine
+	fire  func(key K) // called for every due entry, on the timer's goroutine
 	mu    sync.Mutex
-	items []ackItem
+	items []item[K]
 	head  int
 	timer *time.Timer
 	armed bool
 }
 
-type ackItem struct {
-	key sessKey
+type item[K comparable] struct {
+	key K
 	due time.Time
 }
 
-func newAckQueue(delay time.Duration, fire func(key sessKey)) *ackQueue {
-	q := &ackQueue{delay: delay, fire: fire}
+// New returns an empty queue; fire is called for every due key, on the
+// timer's goroutine.
+func New[K comparable](delay time.Duration, fire func(key K)) *Queue[K] {
+	q := &Queue[K]{delay: delay, fire: fire}
 	q.timer = time.AfterFunc(time.Hour, q.expire)
 	q.timer.Stop()
 	return q
 }
 
-// push defers key's ack by the delay.
-func (q *ackQueue) push(key sessKey) {
+// Push defers key's ack by the delay.
+func (q *Queue[K]) Push(key K) {
 	now := time.Now()
 	q.mu.Lock()
-	q.items = append(q.items, ackItem{key: key, due: now.Add(q.delay)})
+	q.items = append(q.items, item[K]{key: key, due: now.Add(q.delay)})
 	if !q.armed {
 		q.armed = true
 		q.timer.Reset(q.delay)
@@ -46,13 +51,13 @@ func (q *ackQueue) push(key sessKey) {
 }
 
 // expire runs on the timer: fires what is due and re-arms for the rest.
-func (q *ackQueue) expire() {
+func (q *Queue[K]) expire() {
 	now := time.Now()
 	q.mu.Lock()
-	var keys []sessKey // expire may overlap itself (a re-arm fires at once): no shared scratch
+	var keys []K // expire may overlap itself (a re-arm fires at once): no shared scratch
 	for q.head < len(q.items) && !q.items[q.head].due.After(now) {
 		keys = append(keys, q.items[q.head].key)
-		q.items[q.head] = ackItem{}
+		q.items[q.head] = item[K]{}
 		q.head++
 	}
 	switch {
@@ -73,8 +78,8 @@ func (q *ackQueue) expire() {
 	}
 }
 
-// stop disarms the timer (the server is stopping).
-func (q *ackQueue) stop() {
+// Stop disarms the timer (the server is stopping).
+func (q *Queue[K]) Stop() {
 	q.mu.Lock()
 	q.timer.Stop()
 	q.armed = false
