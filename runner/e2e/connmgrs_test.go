@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -59,18 +58,8 @@ func TestRunnerSeveralConnMgrs(t *testing.T) {
 			t.Fatalf("stream %d got %q", i+1, l)
 		}
 	}
-	if err := syscall.Kill(r.cmd.Process.Pid, syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-r.done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("runner did not stop on SIGTERM")
-	}
-	for name, pid := range pids {
-		if alive(pid) {
-			t.Errorf("%s (pid %d) still running after the runner stopped", name, pid)
-		}
+	stopRunner(t, r, pids)
+	for name := range pids {
 		if _, err := os.Stat(filepath.Join(s.RunDir, name+".pid")); err == nil {
 			t.Errorf("%s pid file left behind", name)
 		}

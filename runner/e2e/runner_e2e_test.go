@@ -77,6 +77,13 @@ func TestRunnerWithRealEdges(t *testing.T) {
 	if out := r.output(); !strings.Contains(out, "[handler]") && !strings.Contains(out, "handler") {
 		t.Errorf("merged output has no handler lines:\n%s", out)
 	}
+	stopRunner(t, r, pids)
+}
+
+// stopRunner sends the runner SIGTERM and checks that it and every child
+// in pids stopped.
+func stopRunner(t *testing.T, r *proc, pids map[string]int) {
+	t.Helper()
 	if err := syscall.Kill(r.cmd.Process.Pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
