@@ -278,14 +278,31 @@ func TestWorkersReusedThenExit(t *testing.T) {
 	r := startZurl(t, nil, func(s *Server) { s.timers.worker = 500 * time.Millisecond })
 	// This server's workers only (the receiver is the first argument).
 	workers := func() int { return strings.Count(stacks(), fmt.Sprintf("zurl.(*Server).work(%p", r.srv)) }
+	// idle counts this server's workers parked in their select.
+	idle := func() int {
+		n := 0
+		for _, g := range strings.Split(stacks(), "\n\n") {
+			if strings.HasPrefix(g, "goroutine ") && strings.Contains(g, " [select") &&
+				strings.Contains(g, fmt.Sprintf("zurl.(*Server).work(%p", r.srv)) {
+				n++
+			}
+		}
+		return n
+	}
 	for i := 0; i < 20; i++ {
 		p := r.request(&zhttp.Packet{ID: fmt.Sprint("w", i), Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true})
 		if code, _, b := r.readResponse(p); code != 200 || string(b) != "ok" {
 			t.Fatalf("request %d: %d %q", i, code, b)
 		}
+		// The slot frees inside the session's run, a moment before its
+		// worker is back waiting for the next one: wait for both, so the
+		// next request finds the worker idle.
 		waitFor(t, 5*time.Second, func() error {
 			if r.srv.Open() != 0 {
 				return fmt.Errorf("session still open")
+			}
+			if n := idle(); n != workers() {
+				return fmt.Errorf("%d of %d workers idle", n, workers())
 			}
 			return nil
 		})
