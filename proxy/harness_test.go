@@ -23,9 +23,10 @@ const testID = "proxy-test"
 type rig struct {
 	t                    *testing.T
 	px                   *Proxy
-	cPush, cRouter, cSub *zmq.Socket // connection manager
-	zPull, zRouter, zPub *zmq.Socket // zurl
-	hPull                *zmq.Socket // handler (Accept)
+	cPush, cRouter       *zmq.Socket   // connection manager
+	cIn                  chan [][]byte // what the proxy publishes to the connection manager
+	zPull, zRouter, zPub *zmq.Socket   // zurl
+	hPull                *zmq.Socket   // handler (Accept)
 	cSeq                 map[string]int64
 }
 
@@ -64,7 +65,7 @@ func newRig(t *testing.T, routes []string, extra string, opts ...Option) *rig {
 	}
 	r.cPush = mk(zmq.Push, zmq.Options{}, true, ipc("condure-out"))
 	r.cRouter = mk(zmq.Router, zmq.Options{Identity: "condure", RouterMandatory: true}, true, ipc("condure-out-stream"))
-	r.cSub = mk(zmq.Sub, zmq.Options{Subscribe: []string{"condure "}}, true, ipc("condure-in"))
+	r.recvClient(mk, ipc("condure-in"))
 	r.zPull = mk(zmq.Pull, zmq.Options{}, true, ipc("zurl-in"))
 	r.zRouter = mk(zmq.Router, zmq.Options{Identity: "zurl1"}, true, ipc("zurl-in-stream"))
 	// XPUB: it sees the proxy's subscription arrive (below), so no reply
@@ -108,6 +109,36 @@ func recvOne(t *testing.T, s *zmq.Socket, d time.Duration) [][]byte {
 	return nil
 }
 
+// recvClient runs the fake connection manager's SUB in its own receive
+// loop, as a real one does: a SUB attaches a new publisher and sends it its
+// subscription only while it is being read, so a SUB read only when a test
+// expects a packet would miss whatever the proxy published before.
+func (r *rig) recvClient(mk func(zmq.Type, zmq.Options, bool, string) *zmq.Socket, ep string) {
+	s := mk(zmq.Sub, zmq.Options{Subscribe: []string{"condure "}}, true, ep)
+	r.cIn = make(chan [][]byte, 4096)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		zmq.RecvLoop(ctx, s, func(msg [][]byte) {
+			r.cIn <- append([][]byte(nil), msg...)
+		}, func(err error) { r.t.Error(err) })
+	}()
+	// Runs before mk's Close of s (cleanups run last-registered first).
+	r.t.Cleanup(func() { cancel(); <-done })
+}
+
+// clientTry returns the next message the proxy published to the connection
+// manager, waiting up to d.
+func (r *rig) clientTry(d time.Duration) ([][]byte, bool) {
+	select {
+	case msg := <-r.cIn:
+		return msg, true
+	case <-time.After(d):
+		return nil, false
+	}
+}
+
 // request sends a connection-manager first packet (seq 0).
 func (r *rig) request(id, method, uri string, h zhttp.Headers, body []byte, more bool, credits int64) {
 	r.t.Helper()
@@ -139,7 +170,10 @@ func (r *rig) clientSend(id string, p zhttp.Packet) {
 // clientRecv returns the next packet the proxy sent to the connection manager.
 func (r *rig) clientRecv() *zhttp.Packet {
 	r.t.Helper()
-	msg := recvOne(r.t, r.cSub, 5*time.Second)
+	msg, ok := r.clientTry(5 * time.Second)
+	if !ok {
+		r.t.Fatal("nothing received from the proxy within 5s")
+	}
 	to, m, err := zhttp.SplitPub(msg[0])
 	if err != nil || string(to) != "condure" {
 		r.t.Fatalf("bad PUB frame %q: %v", msg[0], err)
