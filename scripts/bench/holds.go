@@ -17,6 +17,7 @@ func scenHolds(e *env, connect, memory bool) error {
 		}
 	}
 	name := fmt.Sprintf("connect n=%d c=%d", n, e.opt.Conc)
+	cpu0 := cpuByRole(e.st.pids())
 	f, open, err := e.openFleet(name, "/stream?ch=held-{i}", n, 0)
 	if err != nil {
 		return err
@@ -24,6 +25,7 @@ func scenHolds(e *env, connect, memory bool) error {
 	defer f.close()
 	if connect {
 		e.setOpen(name, open)
+		e.setCPU(name, "opening", cpu0, cpuByRole(e.st.pids()), open.Held)
 	}
 	if memory {
 		if err := e.setMemory(fmt.Sprintf("memory n=%d", n), idle, open.Held); err != nil {

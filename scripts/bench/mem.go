@@ -112,6 +112,21 @@ func treeCPU(roots []int) int64 {
 	return ticks
 }
 
+// cpuByRole is treeCPU split by program role.
+func cpuByRole(roots []int) map[string]int64 {
+	out := map[string]int64{}
+	for _, pid := range treePids(roots) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		if t, ok := parseStatCPU(b); ok {
+			out[procRole(pid)] += t
+		}
+	}
+	return out
+}
+
 // parseStatCPU reads utime+stime (fields 14 and 15) from /proc/<pid>/stat.
 func parseStatCPU(b []byte) (int64, bool) {
 	j := bytes.LastIndexByte(b, ')')

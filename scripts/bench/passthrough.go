@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"sync"
+	"syscall"
 	"time"
 )
 
@@ -17,80 +14,19 @@ type loadResult struct {
 	FirstErr   error
 }
 
-// loadGET runs conc keep-alive clients, each GETting url in a loop for d,
-// after a short warm-up that is not counted.
-func loadGET(ctx context.Context, url string, conc int, d time.Duration) loadResult {
-	tr := &http.Transport{MaxIdleConnsPerHost: conc, MaxConnsPerHost: conc, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	get := func() error {
-		resp, err := client.Get(url)
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err == nil && resp.StatusCode != 200 {
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return err
-	}
-	run := func(d time.Duration, record bool) loadResult {
-		var mu sync.Mutex
-		var res loadResult
-		var wg sync.WaitGroup
-		start := time.Now()
-		end := start.Add(d)
-		for w := 0; w < conc; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				lat := make([]time.Duration, 0, 4096)
-				errs := 0
-				var firstErr error
-				for ctx.Err() == nil {
-					t0 := time.Now()
-					if !t0.Before(end) {
-						break
-					}
-					if err := get(); err != nil {
-						errs++
-						if firstErr == nil {
-							firstErr = err
-						}
-						continue
-					}
-					lat = append(lat, time.Since(t0))
-				}
-				mu.Lock()
-				res.OK += len(lat)
-				res.Errors += errs
-				if res.FirstErr == nil {
-					res.FirstErr = firstErr
-				}
-				if record {
-					res.Lat = append(res.Lat, lat...)
-				}
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		res.Elapsed = time.Since(start)
-		return res
-	}
-	run(min(d/5, 500*time.Millisecond), false)
-	return run(d, true)
-}
-
 // scenPassthrough measures proxied GETs, and the same load straight at the
 // backend so the table shows what the proxy costs.
 func scenPassthrough(e *env) error {
 	name := fmt.Sprintf("passthrough c=%d", e.opt.Conc)
+	dself0 := selfCPU()
 	direct := loadGET(e.ctx, "http://"+e.be.addr()+"/plain", e.opt.Conc, e.opt.Duration)
+	dself := selfCPU() - dself0
 	if err := e.st.alive(); err != nil {
 		return err
 	}
+	cpu0, self0 := cpuByRole(e.st.pids()), selfCPU()
 	proxied := loadGET(e.ctx, e.st.url("/plain"), e.opt.Conc, e.opt.Duration)
+	cpu1, self1 := cpuByRole(e.st.pids()), selfCPU()
 	if proxied.OK == 0 {
 		return fmt.Errorf("no proxied request succeeded: %v", proxied.FirstErr)
 	}
@@ -100,9 +36,48 @@ func scenPassthrough(e *env) error {
 	e.set(name, "proxied errors", "%.0f", lowerBetter, float64(proxied.Errors))
 	e.set(name, "direct-to-backend req/s", "%.0f", higherBetter, float64(direct.OK)/direct.Elapsed.Seconds())
 	e.set(name, "direct-to-backend latency p50 (ms)", "%.2f", lowerBetter, float64(ds.P50)/1e6)
+	if direct.OK > 0 {
+		e.set(name, "direct-to-backend load tool + backend CPU per request (µs)", "%.1f", lowerBetter, float64(dself)/1e3/float64(direct.OK))
+	}
 	e.set(name, "proxy overhead p50 (ms)", "%.2f", lowerBetter, float64(ps.P50-ds.P50)/1e6)
+	e.setCPU(name, "proxied", cpu0, cpu1, proxied.OK)
+	if proxied.OK > 0 {
+		e.set(name, "load tool + backend CPU per proxied request (µs)", "%.1f", lowerBetter,
+			float64(self1-self0)/1e3/float64(proxied.OK))
+	}
 	if proxied.Errors > 0 {
 		e.log.Warn().Int("errors", proxied.Errors).AnErr("first", proxied.FirstErr).Msg("passthrough errors")
 	}
 	return nil
+}
+
+// setCPU reports the target's CPU per operation (a request, a hold opened), in all and per program,
+// from /proc tick counts taken around the measured load: unlike ops/s, it
+// hardly moves when something else takes the CPU for a while.
+func (e *env) setCPU(name, what string, before, after map[string]int64, ops int) {
+	if ops <= 0 {
+		return
+	}
+	per := func(ticks int64) float64 { return float64(ticks) * 1e6 / clockTicks / float64(ops) }
+	var total int64
+	for r, t := range after {
+		total += t - before[r]
+	}
+	e.set(name, what+": target CPU per op (µs)", "%.1f", lowerBetter, per(total))
+	for _, r := range roleOrder {
+		if t, ok := after[r]; ok {
+			e.set(name, fmt.Sprintf("%s: %s CPU per op (µs)", what, r), "%.1f", lowerBetter, per(t-before[r]))
+		}
+	}
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
+const clockTicks = 100
+
+// selfCPU is this process's CPU time so far (ns, user+system): the load
+// tool's clients and the backend.
+func selfCPU() int64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
