@@ -29,8 +29,9 @@ import (
 // /proc apart from the requester's and the backend's: zurl-cpu-µs/op is
 // what the server alone (Go and libzmq's I/O threads) spends per request.
 const (
-	procChildEnv   = "ZURL_BENCH_CHILD"   // the socket directory
-	procProfileEnv = "ZURL_BENCH_PROFILE" // child: CPU profile file (optional)
+	procChildEnv      = "ZURL_BENCH_CHILD"      // the socket directory
+	procProfileEnv    = "ZURL_BENCH_PROFILE"    // child: CPU profile file (optional)
+	procMemProfileEnv = "ZURL_BENCH_MEMPROFILE" // child: allocation profile file (optional)
 )
 
 func TestMain(m *testing.M) {
@@ -49,8 +50,10 @@ func procConfig(dir string) configs.ZurlConfig {
 	return cfg
 }
 
-// runChild serves as pushpin-zurl does (default timers) until SIGTERM.
+// runChild serves as pushpin-zurl does (default timers, LimitProcs) until
+// SIGTERM.
 func runChild(dir string) int {
+	LimitProcs()
 	if f := os.Getenv(procProfileEnv); f != "" {
 		out, err := os.Create(f)
 		if err != nil {
@@ -59,6 +62,15 @@ func runChild(dir string) int {
 		}
 		pprof.StartCPUProfile(out)
 		defer pprof.StopCPUProfile()
+	}
+	if f := os.Getenv(procMemProfileEnv); f != "" {
+		runtime.MemProfileRate = 512
+		defer func() {
+			if out, err := os.Create(f); err == nil {
+				pprof.Lookup("allocs").WriteTo(out, 0)
+				out.Close()
+			}
+		}()
 	}
 	s, err := New(procConfig(dir), zerolog.Nop())
 	if err != nil {
@@ -104,7 +116,7 @@ func procCPU(b *testing.B, pid int) time.Duration {
 // Pushpin's proxy sends them: complete requests, so the deferred ack is in
 // play and a prompt response is the only packet back.
 func BenchmarkProcess(b *testing.B) {
-	for _, conc := range []int{1, 50} {
+	for _, conc := range []int{1, 8, 50} {
 		b.Run(fmt.Sprintf("conc_%d", conc), func(b *testing.B) { benchProcess(b, conc) })
 	}
 }
@@ -123,8 +135,13 @@ func benchProcess(b *testing.B, conc int) {
 	defer os.RemoveAll(dir)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), procChildEnv+"="+dir)
-	if f := os.Getenv(procProfileEnv); f != "" {
-		cmd.Env = append(cmd.Env, procProfileEnv+"="+f)
+	for _, k := range []string{procProfileEnv, procMemProfileEnv} {
+		if f := os.Getenv(k); f != "" {
+			cmd.Env = append(cmd.Env, k+"="+f)
+		}
+	}
+	if g := os.Getenv("ZURL_BENCH_GOMAXPROCS"); g != "" {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+g)
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -190,7 +207,12 @@ func benchProcess(b *testing.B, conc int) {
 	}
 	// The PUB drops replies until the SUB's subscription reached it: probe
 	// until one comes back.
-	for probed := false; !probed; {
+	for probed, give := false, time.Now().Add(10*time.Second); !probed; {
+		if time.Now().After(give) {
+			cmd.Process.Signal(syscall.SIGQUIT) // its goroutines, on our stderr
+			time.Sleep(time.Second)
+			b.Fatal("zurl child never answered a probe")
+		}
 		send()
 		deadline := time.Now().Add(300 * time.Millisecond)
 		for !probed && time.Now().Before(deadline) {
