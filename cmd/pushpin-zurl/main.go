@@ -16,6 +16,7 @@ import (
 )
 
 func main() {
+	zurl.LimitProcs()
 	if err := command().Execute(); err != nil {
 		os.Exit(1)
 	}
