@@ -17,7 +17,7 @@ import (
 type Queue[K comparable] struct {
 	delay time.Duration
 	slack time.Duration // the least time between two firings
-	fire  func(key K) // called for every due entry, on the timer's goroutine
+	fire  func(key K)   // called for every due entry, on the timer's goroutine
 	mu    sync.Mutex
 	items []item[K]
 	head  int
