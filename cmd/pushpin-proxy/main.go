@@ -16,6 +16,7 @@ import (
 )
 
 func main() {
+	reexecPolledSysmon()
 	if err := command().Execute(); err != nil {
 		os.Exit(1)
 	}
