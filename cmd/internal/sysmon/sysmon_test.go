@@ -1,4 +1,4 @@
-package main
+package sysmon
 
 import (
 	"fmt"
@@ -11,11 +11,11 @@ import (
 
 // With sysmonHelperEnv set the test binary plays the program: it re-execs
 // itself as main does and reports what the re-executed process sees.
-const sysmonHelperEnv = "PUSHPIN_PROXY_SYSMON_HELPER"
+const sysmonHelperEnv = "PUSHPIN_SYSMON_HELPER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(sysmonHelperEnv) != "" {
-		reexecPolledSysmon()
+		Reexec()
 		fmt.Printf("pid=%d godebug=%s\n", os.Getpid(), os.Getenv("GODEBUG"))
 		os.Exit(0)
 	}
@@ -50,14 +50,14 @@ func runSysmonHelper(t *testing.T, godebug string) (pid int, got string) {
 
 // The program re-executes itself in place (same pid) with the polled
 // sysmon setting added to whatever GODEBUG held, once.
-func TestReexecPolledSysmon(t *testing.T) {
+func TestReexec(t *testing.T) {
 	if _, got := runSysmonHelper(t, "madvdontneed=1"); got != "madvdontneed=1,"+polledSysmon {
 		t.Errorf("GODEBUG %q", got)
 	}
 }
 
 // A GODEBUG that sets schedtrace itself is left alone (schedtrace=0 opts out).
-func TestReexecPolledSysmonOptOut(t *testing.T) {
+func TestReexecOptOut(t *testing.T) {
 	if _, got := runSysmonHelper(t, "schedtrace=0"); got != "schedtrace=0" {
 		t.Errorf("GODEBUG %q", got)
 	}

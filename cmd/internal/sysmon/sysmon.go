@@ -1,4 +1,6 @@
-package main
+// Package sysmon keeps the Go runtime's sysmon thread polling in our
+// cgo-heavy programs (every ZeroMQ call is a cgo call).
+package sysmon
 
 import (
 	"os"
@@ -9,18 +11,18 @@ import (
 // polledSysmon is the GODEBUG setting that keeps the runtime's sysmon
 // thread polling (20 µs, backing off to 10 ms) instead of sleeping whenever
 // the process is idle. Asleep, it is woken by the first syscall or cgo call
-// of every busy spell (a futex wake, then a burst of 20 µs naps): the proxy
-// goes idle between most requests and makes a cgo call in each, and that
-// cost 15 % of its CPU. A schedtrace period of 2^31-1 ms (24.8 days) is
+// of every busy spell (a futex wake, then a burst of 20 µs naps): our
+// programs go idle between most requests and make ZeroMQ (cgo) calls in
+// each, and that cost the proxy 15 % of its CPU. A schedtrace period of 2^31-1 ms (24.8 days) is
 // never reached, except that a host up longer than that prints one SCHED
 // line at start.
 const polledSysmon = "schedtrace=2147483647"
 
-// reexecPolledSysmon re-executes the program (same pid, arguments and
+// Reexec re-executes the program (same pid, arguments and
 // environment) with polledSysmon added to GODEBUG, unless GODEBUG already
 // says something about schedtrace (schedtrace=0 opts out). If the exec
 // fails the program simply runs as it is.
-func reexecPolledSysmon() {
+func Reexec() {
 	gd := os.Getenv("GODEBUG")
 	if strings.Contains(gd, "schedtrace=") {
 		return
