@@ -5,9 +5,12 @@ package main
 import (
 	"fmt"
 	"os"
+
+	"github.com/pushpin-go/pushpin/cmd/internal/sysmon"
 )
 
 func main() {
+	sysmon.Reexec()
 	if err := command().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "pushpin-connmgr:", err)
 		os.Exit(1)

@@ -11,11 +11,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pushpin-go/pushpin/cmd/internal/cli"
+	"github.com/pushpin-go/pushpin/cmd/internal/sysmon"
 	"github.com/pushpin-go/pushpin/configs"
 	"github.com/pushpin-go/pushpin/handler"
 )
 
 func main() {
+	sysmon.Reexec()
 	if err := command().Execute(); err != nil {
 		os.Exit(1)
 	}

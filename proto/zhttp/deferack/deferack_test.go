@@ -41,3 +41,63 @@ func TestQueue(t *testing.T) {
 		}
 	}
 }
+
+// A steady stream of entries (one every half millisecond) is fired in
+// batches, at most one timer run per slack, not one run per entry; every
+// entry still fires, in order, no earlier than its delay.
+func TestQueueBatchesUnderLoad(t *testing.T) {
+	const d = 40 * time.Millisecond
+	const n = 200
+	var mu sync.Mutex
+	var fired []int
+	pushed := make([]time.Time, n)
+	late := 0
+	q := New(d, func(k int) {
+		mu.Lock()
+		if time.Since(pushed[k]) < d {
+			late-- // fired early: counted below as an error
+		}
+		fired = append(fired, k)
+		mu.Unlock()
+	})
+	defer q.Stop()
+	for i := 0; i < n; i++ {
+		mu.Lock()
+		pushed[i] = time.Now()
+		mu.Unlock()
+		q.Push(i)
+		time.Sleep(500 * time.Microsecond)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		c := len(fired)
+		mu.Unlock()
+		if c == n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(fired) != n {
+		t.Fatalf("%d of %d fired", len(fired), n)
+	}
+	for i, k := range fired {
+		if k != i {
+			t.Fatalf("fired out of order: %v", fired)
+		}
+	}
+	if late != 0 {
+		t.Errorf("%d entries fired before their delay", -late)
+	}
+	q.mu.Lock()
+	runs := q.runs
+	q.mu.Unlock()
+	// The pushes span n/2 ms at least (more when sleeps overshoot), plus
+	// the delay: at one run per slack (5 ms) that is some 25 runs; one per
+	// entry would be n.
+	if max := n/2 + 10; runs > max {
+		t.Errorf("%d timer runs for %d entries, want at most %d", runs, n, max)
+	}
+}
