@@ -29,7 +29,8 @@ type session struct {
 	outSeq   int64 // next seq to send
 	credits  int64 // body bytes the client can take now
 	multi    bool
-	mdata    bool // the connection manager takes list-form ids on data packets
+	mdata    bool         // the connection manager takes list-form ids on data packets
+	batch    *senderBatch // its connection manager's shared packet (engine scratch), once used
 	userData []byte
 
 	hold     grip.HoldMode
