@@ -54,7 +54,7 @@ type engine struct {
 	keepAliveEvery, expiry time.Duration
 
 	ev       chan func()
-	sessions map[string]*session
+	sessions map[sessionKey]*session
 	batches  map[string]*senderBatch // publish scratch: shared-packet ids per connection manager
 	inBatch  []*senderBatch          // the batches the current publish added to
 	hub      map[string]map[*session]struct{}
@@ -65,7 +65,7 @@ func newEngine(id string, log zerolog.Logger, send func([]byte), subs chan<- sub
 		id: id, log: log, send: send, subs: subs, maxChans: maxChans,
 		keepAliveEvery: 45 * time.Second, expiry: 60 * time.Second,
 		batches: map[string]*senderBatch{},
-		ev:      make(chan func(), 4096), sessions: map[string]*session{}, hub: map[string]map[*session]struct{}{},
+		ev:      make(chan func(), 4096), sessions: map[sessionKey]*session{}, hub: map[string]map[*session]struct{}{},
 	}
 }
 
@@ -394,20 +394,25 @@ func (e *engine) gripKeepAlive(s *session, now time.Time) {
 	s.lastKA, s.lastData = now, now
 }
 
-// onPacket handles a packet from the connection manager.
+// onPacket handles a packet from the connection manager. A list-form
+// packet (credits a fan-out earned come back so, 128 sessions or more a
+// packet) is applied id by id from the shared packet, without a copy of it
+// per session.
 func (e *engine) onPacket(p *zhttp.Packet) {
-	if len(p.IDs) > 0 {
-		for _, x := range p.IDs {
-			q := *p
-			q.IDs, q.ID, q.Seq, q.HasSeq = nil, x.ID, x.Seq, true
-			e.onPacket(&q)
-		}
+	if len(p.IDs) == 0 {
+		e.onSessionPacket(p, p.ID, p.Seq, p.HasSeq)
 		return
 	}
-	s := e.sessions[p.From+"\x00"+p.ID]
+	for _, x := range p.IDs {
+		e.onSessionPacket(p, x.ID, x.Seq, true)
+	}
+}
+
+func (e *engine) onSessionPacket(p *zhttp.Packet, id string, seq int64, hasSeq bool) {
+	s := e.sessions[sessionKey{p.From, id}]
 	if s == nil {
 		if p.Type != zhttp.Cancel && p.Type != zhttp.Error {
-			e.log.Debug().Str("from", p.From).Str("id", p.ID).Str("type", string(p.Type)).Msg("packet for unknown session")
+			e.log.Debug().Str("from", p.From).Str("id", id).Str("type", string(p.Type)).Msg("packet for unknown session")
 		}
 		return
 	}
@@ -417,8 +422,8 @@ func (e *engine) onPacket(p *zhttp.Packet) {
 		e.end(s)
 		return
 	}
-	if p.HasSeq && p.Seq != s.inSeq {
-		e.log.Warn().Str("id", s.id).Int64("seq", p.Seq).Int64("want", s.inSeq).Msg("out of sequence packet, cancelling")
+	if hasSeq && seq != s.inSeq {
+		e.log.Warn().Str("id", s.id).Int64("seq", seq).Int64("want", s.inSeq).Msg("out of sequence packet, cancelling")
 		c := s.packet(e.id)
 		c.Type = zhttp.Cancel
 		e.emit(s, &c)

@@ -151,8 +151,8 @@ func TestGripKeepAliveSweep(t *testing.T) {
 	e, c := syncEngine()
 	e.accept(mdataAccept("cm1", "idle", 1<<20, true))
 	e.accept(mdataAccept("cm1", "intv", 1<<20, true))
-	e.sessions["cm1\x00idle"].ka = &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveIdle}
-	e.sessions["cm1\x00intv"].ka = &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveInterval}
+	e.sessions[sessionKey{"cm1", "idle"}].ka = &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveIdle}
+	e.sessions[sessionKey{"cm1", "intv"}].ka = &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveInterval}
 	c.take()
 	start := time.Now()
 	got := func(at time.Duration) string {
@@ -170,8 +170,8 @@ func TestGripKeepAliveSweep(t *testing.T) {
 		t.Fatalf("at 10s: %s", s)
 	}
 	// Data at 15s resets idle mode only.
-	e.sessions["cm1\x00idle"].lastData = start.Add(15 * time.Second)
-	e.sessions["cm1\x00intv"].lastData = start.Add(15 * time.Second)
+	e.sessions[sessionKey{"cm1", "idle"}].lastData = start.Add(15 * time.Second)
+	e.sessions[sessionKey{"cm1", "intv"}].lastData = start.Add(15 * time.Second)
 	if s := got(19500 * time.Millisecond); s != "[intv]" {
 		t.Fatalf("at 19.5s: %s", s)
 	}

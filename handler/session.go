@@ -19,10 +19,14 @@ type chunk struct {
 	final bool // the response ends after this body
 }
 
+// sessionKey identifies a session: ids are unique per connection manager.
+// A struct rather than one joined string, so a lookup allocates nothing.
+type sessionKey struct{ sender, id string }
+
 // session is one held HTTP request. All fields are owned by the engine
 // goroutine.
 type session struct {
-	key      string // sender + "\x00" + id
+	key      sessionKey
 	sender   string // connection manager instance id (PUB receiver)
 	id       string
 	inSeq    int64 // next seq expected from the connection manager
@@ -49,7 +53,7 @@ type session struct {
 
 func newSession(s handoff.Session, now time.Time) *session {
 	return &session{
-		key: s.Sender + "\x00" + s.ID, sender: s.Sender, id: s.ID,
+		key: sessionKey{s.Sender, s.ID}, sender: s.Sender, id: s.ID,
 		inSeq: s.InSeq, outSeq: s.OutSeq, credits: s.OutCredits, multi: s.Multi, mdata: s.MultiData,
 		userData: s.UserData, lastIn: now, lastOut: now, lastData: now, lastKA: now,
 	}
