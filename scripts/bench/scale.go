@@ -32,6 +32,7 @@ func scenScale(e *env) error {
 	if err := f.renice(workerNice); err != nil {
 		return err
 	}
+	e.set(name, "client workers' nice (see README)", "%.0f", neutral, workerNice)
 	e.setOpen(name, open)
 	if err := e.setMemory(name, idle, open.Held); err != nil {
 		return err
