@@ -1,6 +1,7 @@
 package connmgr
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/pushpin-go/pushpin/proto/zhttp"
@@ -20,6 +21,7 @@ import (
 // TryLocks while it holds others, so no cycle can form.
 type creditBatch struct {
 	s      *Server
+	gen    uint64 // names this batch until its next flush (batchGen)
 	list   []pendingCredit
 	groups map[creditKey]int // index into lists
 	lists  [][]*session
@@ -38,12 +40,28 @@ type creditKey struct {
 	n  int64
 }
 
-// add is called by the session's runner.
-func (b *creditBatch) add(ss *session, n int64) {
-	b.list = append(b.list, pendingCredit{ss: ss, to: ss.to, n: n})
+// batchGen numbers the creditBatch generations of every worker, so an
+// exchange can tell whether it already has an entry in the batch that
+// runs it (a worker holds credits over several packets: see worker).
+var batchGen atomic.Uint64
+
+// add is called by the session's runner. A session already in the batch
+// has its entry grown: one entry per session, so sendList never lists (and
+// locks) a session twice.
+func (b *creditBatch) add(x *exchange, n int64) {
+	if b.gen == 0 {
+		b.gen = batchGen.Add(1)
+	}
+	if x.creditGen == b.gen {
+		b.list[x.creditIdx].n += n
+		return
+	}
+	x.creditGen, x.creditIdx = b.gen, int32(len(b.list))
+	b.list = append(b.list, pendingCredit{ss: x.ss, to: x.ss.to, n: n})
 }
 
 func (b *creditBatch) flush() {
+	b.gen = 0
 	switch len(b.list) {
 	case 0:
 		return

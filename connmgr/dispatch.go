@@ -92,13 +92,27 @@ func chunkWire(p *zhttp.Packet) []byte {
 // maxWorkers bounds the delivery workers (one per CPU, up to this).
 const maxWorkers = 16
 
+// maxDeferredCredits bounds the credits a worker holds back while more
+// data packets are queued for it.
+const maxDeferredCredits = 8192
+
 // worker applies server packets to their sessions' connections. A
 // connection that is not running runs the packet right here (writing to
 // the client without blocking); one that is gets it queued. Credits
-// returned by the connections it ran go out batched after each job.
+// returned by the connections it ran go out batched once no data packet
+// is waiting for the worker (or maxDeferredCredits are held): during a
+// fan-out the credits of every packet would otherwise go back, and be
+// parsed and applied by the server, while the writes to the other clients
+// still wait for the CPU. A server's credit window is the client's buffer
+// size (8 KB), far more than one burst of messages uses. Any other packet
+// first flushes them, so credits held back never meet a handoff or a
+// cancel of their session (see creditBatch).
 func (s *Server) worker(ch <-chan job) {
 	rt := &runCtx{batch: &creditBatch{s: s}}
 	for j := range ch {
+		if j.p.Type != zhttp.Data {
+			rt.batch.flush()
+		}
 		if j.ids == nil {
 			s.deliver(j.p.ID, j.p.Seq, j.p.HasSeq, &j, rt)
 		} else {
@@ -106,7 +120,9 @@ func (s *Server) worker(ch <-chan job) {
 				s.deliver(x.ID, x.Seq, true, &j, rt)
 			}
 		}
-		rt.batch.flush()
+		if len(ch) == 0 || len(rt.batch.list) >= maxDeferredCredits {
+			rt.batch.flush()
+		}
 	}
 }
 

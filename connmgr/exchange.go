@@ -25,6 +25,10 @@ type exchange struct {
 	// owed: credits to return (as soon as the server can be told);
 	// unflushed: credits of body bytes still in c.out, owed once written.
 	owed, unflushed int64
+	// creditGen/creditIdx: this exchange's entry in the running worker's
+	// creditBatch, while that batch's generation is creditGen.
+	creditGen uint64
+	creditIdx int32
 
 	minor     int
 	expect100 bool
@@ -189,7 +193,7 @@ func (x *exchange) returnCredits() {
 	}
 	ss := x.ss
 	if b := x.c.rt; b != nil && b.batch != nil && ss.multi && ss.to != "" && !ss.handoff {
-		b.batch.add(ss, x.owed)
+		b.batch.add(x, x.owed)
 	} else if !x.s.send(ss, &zhttp.Packet{Type: zhttp.Credit, Credits: x.owed, HasCredits: true}) {
 		return
 	}

@@ -102,19 +102,33 @@ func TestMultiDataFanout(t *testing.T) {
 	}
 }
 
-// A batch larger than maxBatchIDs is split, each session listed once.
+// A batch is split into packets that grow from firstBatchIDs to
+// maxBatchIDs ids, each session listed once, and the packets of several
+// connection managers go out interleaved, not one after the other.
 func TestMultiDataSplit(t *testing.T) {
 	t.Parallel()
-	e, c := syncEngine()
+	c := &capture{}
+	var to []string
+	e := newEngine("h1", zerolog.Nop(), func(f []byte) {
+		addr, _, _ := zhttp.SplitPub(f)
+		to = append(to, string(addr))
+		c.send(f)
+	}, nil, 20)
 	n := maxBatchIDs*2 + 7
 	for i := 0; i < n; i++ {
-		e.accept(mdataAccept("cm1", fmt.Sprintf("s%d", i), 8192, true))
+		e.accept(mdataAccept(fmt.Sprintf("cm%d", i%2), fmt.Sprintf("s%d", i), 8192, true))
 	}
 	c.take()
+	to = nil
 	e.publish(&publish.Item{Channel: "ch", HTTPStream: &publish.HTTPStream{Content: []byte("x")}})
 	pk := c.take()
-	if len(pk) != 3 {
-		t.Fatalf("%d packets, want 3", len(pk))
+	// Per connection manager (1,028 and 1,027 sessions): 64, 256, the rest.
+	var sizes []string
+	for i, p := range pk {
+		sizes = append(sizes, fmt.Sprintf("%s:%d", to[i], len(p.IDs)))
+	}
+	if len(pk) != 6 || len(pk[0].IDs) != firstBatchIDs || to[0] == to[1] || len(pk[2].IDs) != 4*firstBatchIDs {
+		t.Fatalf("packets %v, want 64, 64, 256, 256 and the rest, alternating", sizes)
 	}
 	seen := map[string]bool{}
 	for _, p := range pk {
@@ -137,8 +151,8 @@ func TestGripKeepAliveSweep(t *testing.T) {
 	e, c := syncEngine()
 	e.accept(mdataAccept("cm1", "idle", 1<<20, true))
 	e.accept(mdataAccept("cm1", "intv", 1<<20, true))
-	e.sessions["cm1\x00idle"].ka = &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveIdle}
-	e.sessions["cm1\x00intv"].ka = &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveInterval}
+	e.sessions[sessionKey{"cm1", "idle"}].ka = &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveIdle}
+	e.sessions[sessionKey{"cm1", "intv"}].ka = &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveInterval}
 	c.take()
 	start := time.Now()
 	got := func(at time.Duration) string {
@@ -156,8 +170,8 @@ func TestGripKeepAliveSweep(t *testing.T) {
 		t.Fatalf("at 10s: %s", s)
 	}
 	// Data at 15s resets idle mode only.
-	e.sessions["cm1\x00idle"].lastData = start.Add(15 * time.Second)
-	e.sessions["cm1\x00intv"].lastData = start.Add(15 * time.Second)
+	e.sessions[sessionKey{"cm1", "idle"}].lastData = start.Add(15 * time.Second)
+	e.sessions[sessionKey{"cm1", "intv"}].lastData = start.Add(15 * time.Second)
 	if s := got(19500 * time.Millisecond); s != "[intv]" {
 		t.Fatalf("at 19.5s: %s", s)
 	}

@@ -19,17 +19,22 @@ type chunk struct {
 	final bool // the response ends after this body
 }
 
+// sessionKey identifies a session: ids are unique per connection manager.
+// A struct rather than one joined string, so a lookup allocates nothing.
+type sessionKey struct{ sender, id string }
+
 // session is one held HTTP request. All fields are owned by the engine
 // goroutine.
 type session struct {
-	key      string // sender + "\x00" + id
+	key      sessionKey
 	sender   string // connection manager instance id (PUB receiver)
 	id       string
 	inSeq    int64 // next seq expected from the connection manager
 	outSeq   int64 // next seq to send
 	credits  int64 // body bytes the client can take now
 	multi    bool
-	mdata    bool // the connection manager takes list-form ids on data packets
+	mdata    bool         // the connection manager takes list-form ids on data packets
+	batch    *senderBatch // its connection manager's shared packet (engine scratch), once used
 	userData []byte
 
 	hold     grip.HoldMode
@@ -48,7 +53,7 @@ type session struct {
 
 func newSession(s handoff.Session, now time.Time) *session {
 	return &session{
-		key: s.Sender + "\x00" + s.ID, sender: s.Sender, id: s.ID,
+		key: sessionKey{s.Sender, s.ID}, sender: s.Sender, id: s.ID,
 		inSeq: s.InSeq, outSeq: s.OutSeq, credits: s.OutCredits, multi: s.Multi, mdata: s.MultiData,
 		userData: s.UserData, lastIn: now, lastOut: now, lastData: now, lastKA: now,
 	}

@@ -181,6 +181,9 @@ func run() int {
 // stops it, then does the same for scale on a stack of its own; false if
 // the target could not be measured at all.
 func runTarget(e *env, bins programs, sc stackConfig, sel []string) bool {
+	if sel = runFloor(e, sel); len(sel) == 0 {
+		return true
+	}
 	has := func(s string) bool { return slices.Contains(sel, s) }
 	ok := true
 	if slices.ContainsFunc(sel, func(s string) bool { return s != "scale" }) {

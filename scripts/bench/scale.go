@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // scenScale is the scale target: ScaleSubs held connections on one
@@ -27,6 +29,10 @@ func scenScale(e *env) error {
 		return err
 	}
 	defer f.close()
+	if err := f.renice(workerNice); err != nil {
+		return err
+	}
+	e.set(name, "client workers' nice (see README)", "%.0f", neutral, workerNice)
 	e.setOpen(name, open)
 	if err := e.setMemory(name, idle, open.Held); err != nil {
 		return err
@@ -85,4 +91,38 @@ func (e *env) checkConntrack(n int) {
 		e.log.Warn().Int("conntrack_count", count).Int("conntrack_max", limit).Int("wanted", n).
 			Msg("the conntrack table may fill up: opens beyond it will fail (sysctl net.netfilter.nf_conntrack_max)")
 	}
+}
+
+// workerNice is the scheduling niceness of the client workers while a
+// fan-out is measured. Their receive latency is the kernel's timestamp of
+// the data, taken when the target writes it, so a reader that runs later
+// measures the same; at the same priority the readers (~5 µs of CPU a
+// delivery, a third of the target's) take the CPU from the target's
+// writes instead, on a machine where in real use the clients would be
+// elsewhere. Nice 10 rather than 19 (or SCHED_IDLE): with other loads on
+// the machine they still catch up between messages, before the next
+// message's data would be read (and stamped) together with this one's.
+const workerNice = 10
+
+// renice sets every thread of the fleet's workers to niceness n (Linux
+// nice is per thread; threads started later inherit it from their
+// creator).
+func (f *fleet) renice(n int) error {
+	for _, w := range f.ws {
+		pid := w.cmd.Process.Pid
+		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		if err != nil {
+			return fmt.Errorf("renice worker %d: %w", pid, err)
+		}
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			if err := unix.Setpriority(unix.PRIO_PROCESS, tid, n); err != nil && err != unix.ESRCH {
+				return fmt.Errorf("renice worker %d thread %d: %w", pid, tid, err)
+			}
+		}
+	}
+	return nil
 }
