@@ -37,7 +37,7 @@ type Server struct {
 	lim http1.Limits
 
 	push    *zmq.Sender
-	routerQ chan routed
+	router  *router
 	done    chan struct{} // closed when Run is stopping
 	workers []chan job
 	loops   []*ioLoop
@@ -53,12 +53,6 @@ type Server struct {
 
 	ready chan struct{} // closed once sockets and listeners are open
 	addrs []net.Addr
-}
-
-// routed is a packet for the ROUTER: the server identity and the message.
-type routed struct {
-	to  string
-	msg []byte
 }
 
 type sessionShard struct {
@@ -79,7 +73,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	if cfg.SessionPrefix == "" {
 		cfg.SessionPrefix = strconv.Itoa(os.Getpid())
 	}
-	s := &Server{cfg: cfg, log: log, routerQ: make(chan routed, 100000), done: make(chan struct{}), ready: make(chan struct{}),
+	s := &Server{cfg: cfg, log: log, done: make(chan struct{}), ready: make(chan struct{}),
 		lim: http1.Limits{MaxHead: cfg.BufferSize, MaxHeaders: 64}}
 	for i := range s.sessions {
 		s.sessions[i].m = map[string]*session{}
@@ -223,7 +217,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	zctx, zcancel := context.WithCancel(context.Background())
 	run(&wg, func() { s.push.Run(zctx) })
-	run(&wg, func() { s.routerLoop(zctx, router) })
+	s.router = newRouter(router, s.log)
+	run(&wg, func() { s.router.run(zctx) })
 	for _, ch := range s.workers {
 		run(&wg, func() { s.worker(ch) })
 	}
@@ -338,40 +333,4 @@ func (s *Server) forgetConn(c *conn) {
 	sh.mu.Unlock()
 	s.nconns.Add(-1)
 	s.connWG.Done()
-}
-
-// routerLoop owns the ROUTER socket: later packets go to the identity of
-// the session's current server. With ROUTER_MANDATORY an identity that is
-// not connected (yet) is retried briefly: right after a handoff the new
-// owner may still be connecting.
-func (s *Server) routerLoop(ctx context.Context, sock *zmq.Socket) {
-	defer sock.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m := <-s.routerQ:
-			var start time.Time
-			for {
-				err := sock.Send([]byte(m.to), nil, m.msg)
-				if err == nil || ctx.Err() != nil {
-					break
-				}
-				if errors.Is(err, zmq.ErrTimeout) {
-					continue
-				}
-				if errors.Is(err, zmq.ErrUnreachable) {
-					if start.IsZero() {
-						start = time.Now()
-					}
-					if time.Since(start) < 500*time.Millisecond {
-						time.Sleep(5 * time.Millisecond)
-						continue
-					}
-				}
-				s.log.Debug().Err(err).Str("to", m.to).Msg("dropping packet to server")
-				break
-			}
-		}
-	}
 }

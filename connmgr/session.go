@@ -53,13 +53,8 @@ func (s *Server) stampLocked(ss *session, p *zhttp.Packet) {
 	s.route(ss.to, p.AppendMessage(nil))
 }
 
-// route queues a message for the ROUTER (unless Run is stopping).
-func (s *Server) route(to string, msg []byte) {
-	select {
-	case s.routerQ <- routed{to: to, msg: msg}:
-	case <-s.done:
-	}
-}
+// route sends a message on the ROUTER, or queues it behind earlier ones.
+func (s *Server) route(to string, msg []byte) { s.router.send(to, msg) }
 
 // send queues p to the session's server; false when there is no server to
 // send to yet, a handoff is in progress, or the session ended.
