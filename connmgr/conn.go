@@ -2,10 +2,8 @@ package connmgr
 
 import (
 	"errors"
-	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,9 +22,8 @@ import (
 // is held with nothing buffered, it holds no buffer either.
 type conn struct {
 	s        *Server
-	nc       net.Conn
 	loop     *ioLoop
-	fd       int // nc's descriptor: used for non-blocking syscalls, closed only by the runner (close)
+	fd       int // the accepted non-blocking descriptor, closed only by the runner (close)
 	serial   uint64
 	peerAddr string
 	peerPort int64
@@ -86,24 +83,11 @@ type runCtx struct {
 
 var errWouldBlock = errors.New("would block")
 
-func (s *Server) newConn(nc net.Conn) (*conn, error) {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return nil, errors.New("connection has no file descriptor")
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	c := &conn{s: s, nc: nc, fd: -1, serial: s.connSeq.Add(1)}
+func (s *Server) newConn(fd int, peer unix.Sockaddr) *conn {
+	c := &conn{s: s, fd: fd, serial: s.connSeq.Add(1)}
 	c.loop = s.loops[c.serial%uint64(len(s.loops))]
-	if err := rc.Control(func(fd uintptr) { c.fd = int(fd) }); err != nil {
-		return nil, err
-	}
-	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		c.peerAddr, c.peerPort = a.IP.String(), int64(a.Port)
-	}
-	return c, nil
+	c.peerAddr, c.peerPort = peerOf(peer)
+	return c
 }
 
 // post runs ev on this goroutine if the connection is not running, else
@@ -400,10 +384,9 @@ func (c *conn) close() {
 	if c.x != nil {
 		c.endExchange()
 	}
-	if c.registered {
-		_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-	}
-	c.nc.Close()
+	// Closing the only descriptor of the socket takes it out of the epoll
+	// set too.
+	_ = unix.Close(c.fd)
 	c.fd = -1
 	c.data = nil
 	if c.buf != nil {

@@ -11,7 +11,6 @@ package connmgr
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -19,10 +18,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/pushpin-go/pushpin/connmgr/internal/http1"
 	"github.com/pushpin-go/pushpin/proto/zmq"
@@ -169,10 +166,10 @@ func (s *Server) openSockets() (push, router, sub *zmq.Socket, err error) {
 // Run opens the sockets and listeners and serves until ctx ends, then
 // closes every client connection and stops its goroutines.
 func (s *Server) Run(ctx context.Context) error {
-	var lns []net.Listener
+	var lns []*acceptor
 	closeAll := func() {
-		for _, ln := range lns {
-			ln.Close()
+		for _, a := range lns {
+			a.close()
 		}
 	}
 	for _, l := range s.cfg.Listen {
@@ -185,8 +182,14 @@ func (s *Server) Run(ctx context.Context) error {
 			closeAll()
 			return fmt.Errorf("listen %s: %w", l.Addr, err)
 		}
+		a, err := newAcceptor(ln)
+		if err != nil {
+			ln.Close()
+			closeAll()
+			return fmt.Errorf("listen %s: %w", l.Addr, err)
+		}
 		s.log.Info().Str("addr", ln.Addr().String()).Msg("listening")
-		lns = append(lns, ln)
+		lns = append(lns, a)
 		s.addrs = append(s.addrs, ln.Addr())
 	}
 	if len(lns) == 0 {
@@ -232,8 +235,8 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, l := range s.loops {
 		run(&loopWG, l.run)
 	}
-	for _, ln := range lns {
-		run(&acceptWG, func() { s.acceptLoop(ln) })
+	for _, a := range lns {
+		run(&acceptWG, func() { s.acceptLoop(a) })
 	}
 	close(s.ready)
 	s.log.Info().Str("id", s.cfg.ID).Int("workers", len(s.workers)).Msg("started")
@@ -266,41 +269,6 @@ func (s *Server) closeLoops() {
 		l.close()
 	}
 	s.loops = nil
-}
-
-func (s *Server) acceptLoop(ln net.Listener) {
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.log.Warn().Err(err).Msg("accept")
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		if s.nconns.Load() >= int64(s.cfg.MaxConn) {
-			s.log.Debug().Int("max", s.cfg.MaxConn).Msg("connection limit reached; closing new connection")
-			nc.Close()
-			continue
-		}
-		c, err := s.newConn(nc)
-		if err != nil {
-			s.log.Debug().Err(err).Msg("new connection")
-			nc.Close()
-			continue
-		}
-		sh := &s.conns[c.serial%nShards]
-		sh.mu.Lock()
-		sh.m[c.serial] = c
-		s.nconns.Add(1)
-		s.connWG.Add(1)
-		sh.mu.Unlock()
-		c.touch()
-		// The request is often there already: read it now rather than
-		// after a round through the epoll set.
-		c.post(event{kind: evIO, mask: unix.EPOLLIN}, nil)
-	}
 }
 
 func (s *Server) connBySerial(serial uint64) *conn {
