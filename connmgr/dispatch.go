@@ -43,12 +43,20 @@ func (s *Server) dispatch(msg [][]byte) {
 	}
 	nw := len(s.workers)
 	if len(p.IDs) == 0 {
-		s.workers[s.workerOf(p.ID)] <- j
+		w := s.workerOf(p.ID)
+		if s.busy[w].Load() == 0 {
+			// Nothing of this worker's is queued or running, so nothing
+			// for this session is: run it here and save the hand-off (a
+			// goroutine wake-up per packet). Credits go out unbatched.
+			s.deliver(p.ID, p.Seq, p.HasSeq, &j, nil)
+			return
+		}
+		s.toWorker(w, j)
 		return
 	}
 	if nw == 1 {
 		j.ids = p.IDs
-		s.workers[0] <- j
+		s.toWorker(0, j)
 		return
 	}
 	// Split the list by worker into one array, each worker's part contiguous.
@@ -69,9 +77,14 @@ func (s *Server) dispatch(msg [][]byte) {
 	for w := 0; w < nw; w++ {
 		if counts[w+1] > counts[w] {
 			j.ids = parts[counts[w]:counts[w+1]]
-			s.workers[w] <- j
+			s.toWorker(w, j)
 		}
 	}
+}
+
+func (s *Server) toWorker(w int, j job) {
+	s.busy[w].Add(1)
+	s.workers[w] <- j
 }
 
 // chunkWire is what a streaming (chunked) response writes for data packet
@@ -96,9 +109,9 @@ const maxWorkers = 16
 // connection that is not running runs the packet right here (writing to
 // the client without blocking); one that is gets it queued. Credits
 // returned by the connections it ran go out batched after each job.
-func (s *Server) worker(ch <-chan job) {
+func (s *Server) worker(w int) {
 	rt := &runCtx{batch: &creditBatch{s: s}}
-	for j := range ch {
+	for j := range s.workers[w] {
 		if j.ids == nil {
 			s.deliver(j.p.ID, j.p.Seq, j.p.HasSeq, &j, rt)
 		} else {
@@ -107,6 +120,7 @@ func (s *Server) worker(ch <-chan job) {
 			}
 		}
 		rt.batch.flush()
+		s.busy[w].Add(-1)
 	}
 }
 

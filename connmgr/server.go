@@ -37,6 +37,10 @@ type Server struct {
 	router  *router
 	done    chan struct{} // closed when Run is stopping
 	workers []chan job
+	// busy counts each worker's jobs queued or running; dispatch (the only
+	// producer) runs a single-session packet itself when its worker has
+	// none, as order then cannot change.
+	busy []atomic.Int64
 	loops   []*ioLoop
 
 	sessions [nShards]sessionShard
@@ -83,6 +87,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	for range n {
 		s.workers = append(s.workers, make(chan job, 4096))
 	}
+	s.busy = make([]atomic.Int64, n)
 	return s, nil
 }
 
@@ -222,8 +227,8 @@ func (s *Server) Run(ctx context.Context) error {
 	run(&wg, func() { s.push.Run(zctx) })
 	s.router = newRouter(router, s.log)
 	run(&wg, func() { s.router.run(zctx) })
-	for _, ch := range s.workers {
-		run(&wg, func() { s.worker(ch) })
+	for w := range s.workers {
+		run(&wg, func() { s.worker(w) })
 	}
 	run(&wg, func() {
 		zmq.RecvLoop(zctx, sub, s.dispatch, func(err error) { s.log.Warn().Err(err).Msg("zhttp in") })
