@@ -51,8 +51,9 @@ func newRouter(sock *zmq.Socket, log zerolog.Logger) *router {
 	return r
 }
 
-// send sends msg to the server with identity to, or queues it behind
-// earlier packets. It waits while the queue is full (the back-pressure of
+// send sends msg to the server with identity to, or queues a copy of it
+// behind earlier packets (msg is not kept: callers encode into a reused
+// buffer). It waits while the queue is full (the back-pressure of
 // a stuck socket) and drops the packet once the router stopped.
 func (r *router) send(to string, msg []byte) {
 	r.mu.Lock()
@@ -76,7 +77,7 @@ func (r *router) send(to string, msg []byte) {
 			r.first = time.Now()
 		}
 	}
-	r.q = append(r.q, routed{to: to, msg: msg})
+	r.q = append(r.q, routed{to: to, msg: append([]byte(nil), msg...)})
 	select {
 	case r.wake <- struct{}{}:
 	default:

@@ -40,8 +40,8 @@ type Server struct {
 	// busy counts each worker's jobs queued or running; dispatch (the only
 	// producer) runs a single-session packet itself when its worker has
 	// none, as order then cannot change.
-	busy []atomic.Int64
-	loops   []*ioLoop
+	busy  []atomic.Int64
+	loops []*ioLoop
 
 	sessions [nShards]sessionShard
 	conns    [nShards]connShard
@@ -50,6 +50,7 @@ type Server struct {
 	idSeq    atomic.Uint64
 	bufs     sync.Pool // *[]byte of cfg.BufferSize
 	small    sync.Pool // *[]byte of smallOut
+	enc      sync.Pool // *[]byte: ROUTER packets are encoded in these
 	connWG   sync.WaitGroup
 
 	ready chan struct{} // closed once sockets and listeners are open
@@ -83,6 +84,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	size := cfg.BufferSize
 	s.bufs.New = func() any { b := make([]byte, size); return &b }
 	s.small.New = func() any { b := make([]byte, smallOut); return &b }
+	s.enc.New = func() any { b := make([]byte, 0, 512); return &b }
 	n := min(max(runtime.GOMAXPROCS(0), 1), maxWorkers)
 	for range n {
 		s.workers = append(s.workers, make(chan job, 4096))
