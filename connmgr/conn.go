@@ -42,8 +42,12 @@ type conn struct {
 	data       []byte  // unconsumed input, a window of *buf
 	out        []byte  // output the socket did not take yet
 	outBuf     *[]byte // pooled storage of out, if out is in one
-	armed      uint32  // epoll interest currently armed (one-shot)
+	armed      uint32  // epoll interest registered (edge-triggered)
 	registered bool    // fd is in loop's epoll set
+	// rdPending: the client may have sent input that no read has taken yet
+	// (an edge came while input was not wanted, or the last read filled
+	// the buffer); edge-triggered epoll will not tell again.
+	rdPending bool
 	lingering  bool    // closing once out is written
 	closed     bool
 }
@@ -105,6 +109,9 @@ func (c *conn) post(ev event, rt *runCtx) {
 	c.rt = rt
 	for {
 		c.handle(&ev)
+		for c.rdPending && !c.closed && c.wantRead() {
+			c.onReadable()
+		}
 		c.mu.Lock()
 		if len(c.queue) == 0 {
 			c.mu.Unlock()
@@ -129,15 +136,18 @@ func (c *conn) handle(ev *event) {
 	}
 	switch ev.kind {
 	case evIO:
-		c.armed = 0 // one-shot: the registration is disabled until rearm
 		if ev.mask&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && len(c.out) > 0 {
 			if err := c.flush(); err != nil {
 				c.failed(err)
 				return
 			}
 		}
-		if !c.closed && ev.mask&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 && c.wantRead() {
-			c.onReadable()
+		if !c.closed && ev.mask&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			if c.wantRead() {
+				c.onReadable()
+			} else {
+				c.rdPending = true // read once input is wanted again
+			}
 		}
 	case evPacket:
 		if c.x != nil && c.x.ss == ev.ss {
@@ -211,26 +221,29 @@ func (c *conn) wantRead() bool {
 	return true
 }
 
-// rearm sets the one-shot epoll interest the connection's state asks for.
+// rearm keeps the epoll registration in line with the connection's
+// state. It is edge-triggered and stays registered for input (plus
+// output while some is kept), so a keep-alive request, or a held stream
+// noticing its client leave, costs no epoll_ctl: only kept output adds
+// and then drops EPOLLOUT (left on, every ACK would wake us). Input that
+// comes while it is not wanted is remembered (rdPending) and read once it
+// is.
 func (c *conn) rearm() {
 	if c.closed {
 		return
 	}
-	var want uint32
-	if c.wantRead() {
-		want = unix.EPOLLIN | unix.EPOLLRDHUP
-	}
+	want := uint32(unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET)
 	if len(c.out) > 0 {
 		want |= unix.EPOLLOUT
 	}
-	if want == 0 || want == c.armed {
-		return // nothing wanted: a still-armed interest fires once, harmlessly
+	if want == c.armed {
+		return
 	}
 	op := unix.EPOLL_CTL_MOD
 	if !c.registered {
 		op = unix.EPOLL_CTL_ADD
 	}
-	ev := unix.EpollEvent{Events: want | unix.EPOLLONESHOT, Fd: int32(uint32(c.serial)), Pad: int32(uint32(c.serial >> 32))}
+	ev := unix.EpollEvent{Events: want, Fd: int32(uint32(c.serial)), Pad: int32(uint32(c.serial >> 32))}
 	if err := unix.EpollCtl(c.loop.epfd, op, c.fd, &ev); err != nil {
 		c.s.log.Warn().Err(err).Msg("epoll registration")
 		c.failed(err)
@@ -334,12 +347,16 @@ func (c *conn) fill() error {
 	if len(c.data) == len(b) {
 		return http1.ErrHeadTooLarge
 	}
+	free := len(b) - len(c.data)
 	n, err := read(c.fd, b[len(c.data):])
 	switch {
 	case n > 0:
+		// A short read took all there was: the next input is a new edge.
+		c.rdPending = n == free
 		c.data = b[:len(c.data)+n]
 		return nil
 	case err == unix.EAGAIN:
+		c.rdPending = false
 		return errWouldBlock
 	case err == nil:
 		return errEOF
