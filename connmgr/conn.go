@@ -48,8 +48,8 @@ type conn struct {
 	// (an edge came while input was not wanted, or the last read filled
 	// the buffer); edge-triggered epoll will not tell again.
 	rdPending bool
-	lingering  bool    // closing once out is written
-	closed     bool
+	lingering bool // closing once out is written
+	closed    bool
 }
 
 type evKind uint8

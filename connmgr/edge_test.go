@@ -52,4 +52,3 @@ func TestEdgeTriggeredInputNotLost(t *testing.T) {
 	f.send(&zhttp.Packet{ID: n.ID, Seq: 0, Code: 200, HasCode: true, Reason: "OK", HasHeaders: true, Body: []byte("ok")})
 	check(t, "second response", readHead(t, br), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
 }
-
