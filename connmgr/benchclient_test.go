@@ -16,6 +16,13 @@ import (
 // the clients live in a child process: the test binary re-run with
 // CONNMGR_BENCH_CLIENT set (see benchClientMain).
 func TestMain(m *testing.M) {
+	if spec := os.Getenv("CONNMGR_BENCH_LOAD"); spec != "" {
+		if err := loadMain(spec); err != nil {
+			fmt.Fprintln(os.Stderr, "bench load:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if spec := os.Getenv("CONNMGR_BENCH_CLIENT"); spec != "" {
 		if err := benchClientMain(spec); err != nil {
 			fmt.Fprintln(os.Stderr, "bench client:", err)

@@ -2,10 +2,8 @@ package connmgr
 
 import (
 	"errors"
-	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,9 +22,8 @@ import (
 // is held with nothing buffered, it holds no buffer either.
 type conn struct {
 	s        *Server
-	nc       net.Conn
 	loop     *ioLoop
-	fd       int // nc's descriptor: used for non-blocking syscalls, closed only by the runner (close)
+	fd       int // the accepted non-blocking descriptor, closed only by the runner (close)
 	serial   uint64
 	peerAddr string
 	peerPort int64
@@ -45,10 +42,14 @@ type conn struct {
 	data       []byte  // unconsumed input, a window of *buf
 	out        []byte  // output the socket did not take yet
 	outBuf     *[]byte // pooled storage of out, if out is in one
-	armed      uint32  // epoll interest currently armed (one-shot)
+	armed      uint32  // epoll interest registered (edge-triggered)
 	registered bool    // fd is in loop's epoll set
-	lingering  bool    // closing once out is written
-	closed     bool
+	// rdPending: the client may have sent input that no read has taken yet
+	// (an edge came while input was not wanted, or the last read filled
+	// the buffer); edge-triggered epoll will not tell again.
+	rdPending bool
+	lingering bool // closing once out is written
+	closed    bool
 }
 
 type evKind uint8
@@ -86,24 +87,11 @@ type runCtx struct {
 
 var errWouldBlock = errors.New("would block")
 
-func (s *Server) newConn(nc net.Conn) (*conn, error) {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return nil, errors.New("connection has no file descriptor")
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	c := &conn{s: s, nc: nc, fd: -1, serial: s.connSeq.Add(1)}
+func (s *Server) newConn(fd int, peer unix.Sockaddr) *conn {
+	c := &conn{s: s, fd: fd, serial: s.connSeq.Add(1)}
 	c.loop = s.loops[c.serial%uint64(len(s.loops))]
-	if err := rc.Control(func(fd uintptr) { c.fd = int(fd) }); err != nil {
-		return nil, err
-	}
-	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		c.peerAddr, c.peerPort = a.IP.String(), int64(a.Port)
-	}
-	return c, nil
+	c.peerAddr, c.peerPort = peerOf(peer)
+	return c
 }
 
 // post runs ev on this goroutine if the connection is not running, else
@@ -121,6 +109,9 @@ func (c *conn) post(ev event, rt *runCtx) {
 	c.rt = rt
 	for {
 		c.handle(&ev)
+		for c.rdPending && !c.closed && c.wantRead() {
+			c.onReadable()
+		}
 		c.mu.Lock()
 		if len(c.queue) == 0 {
 			c.mu.Unlock()
@@ -145,15 +136,18 @@ func (c *conn) handle(ev *event) {
 	}
 	switch ev.kind {
 	case evIO:
-		c.armed = 0 // one-shot: the registration is disabled until rearm
 		if ev.mask&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && len(c.out) > 0 {
 			if err := c.flush(); err != nil {
 				c.failed(err)
 				return
 			}
 		}
-		if !c.closed && ev.mask&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 && c.wantRead() {
-			c.onReadable()
+		if !c.closed && ev.mask&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			if c.wantRead() {
+				c.onReadable()
+			} else {
+				c.rdPending = true // read once input is wanted again
+			}
 		}
 	case evPacket:
 		if c.x != nil && c.x.ss == ev.ss {
@@ -227,26 +221,29 @@ func (c *conn) wantRead() bool {
 	return true
 }
 
-// rearm sets the one-shot epoll interest the connection's state asks for.
+// rearm keeps the epoll registration in line with the connection's
+// state. It is edge-triggered and stays registered for input (plus
+// output while some is kept), so a keep-alive request, or a held stream
+// noticing its client leave, costs no epoll_ctl: only kept output adds
+// and then drops EPOLLOUT (left on, every ACK would wake us). Input that
+// comes while it is not wanted is remembered (rdPending) and read once it
+// is.
 func (c *conn) rearm() {
 	if c.closed {
 		return
 	}
-	var want uint32
-	if c.wantRead() {
-		want = unix.EPOLLIN | unix.EPOLLRDHUP
-	}
+	want := uint32(unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET)
 	if len(c.out) > 0 {
 		want |= unix.EPOLLOUT
 	}
-	if want == 0 || want == c.armed {
-		return // nothing wanted: a still-armed interest fires once, harmlessly
+	if want == c.armed {
+		return
 	}
 	op := unix.EPOLL_CTL_MOD
 	if !c.registered {
 		op = unix.EPOLL_CTL_ADD
 	}
-	ev := unix.EpollEvent{Events: want | unix.EPOLLONESHOT, Fd: int32(uint32(c.serial)), Pad: int32(uint32(c.serial >> 32))}
+	ev := unix.EpollEvent{Events: want, Fd: int32(uint32(c.serial)), Pad: int32(uint32(c.serial >> 32))}
 	if err := unix.EpollCtl(c.loop.epfd, op, c.fd, &ev); err != nil {
 		c.s.log.Warn().Err(err).Msg("epoll registration")
 		c.failed(err)
@@ -350,12 +347,16 @@ func (c *conn) fill() error {
 	if len(c.data) == len(b) {
 		return http1.ErrHeadTooLarge
 	}
+	free := len(b) - len(c.data)
 	n, err := read(c.fd, b[len(c.data):])
 	switch {
 	case n > 0:
+		// A short read took all there was: the next input is a new edge.
+		c.rdPending = n == free
 		c.data = b[:len(c.data)+n]
 		return nil
 	case err == unix.EAGAIN:
+		c.rdPending = false
 		return errWouldBlock
 	case err == nil:
 		return errEOF
@@ -400,10 +401,9 @@ func (c *conn) close() {
 	if c.x != nil {
 		c.endExchange()
 	}
-	if c.registered {
-		_ = unix.EpollCtl(c.loop.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
-	}
-	c.nc.Close()
+	// Closing the only descriptor of the socket takes it out of the epoll
+	// set too.
+	_ = unix.Close(c.fd)
 	c.fd = -1
 	c.data = nil
 	if c.buf != nil {

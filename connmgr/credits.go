@@ -127,7 +127,7 @@ func (b *creditBatch) sendList(to string, n int64, list []*session) {
 	}
 	if len(ids) > 0 {
 		p := &zhttp.Packet{From: s.cfg.ID, IDs: ids, Type: zhttp.Credit, Credits: n, HasCredits: true, Ext: ourExt}
-		s.route(to, p.AppendMessage(nil))
+		s.routePacket(to, p)
 	}
 	for _, ss := range locked {
 		ss.mu.Unlock()

@@ -43,12 +43,20 @@ func (s *Server) dispatch(msg [][]byte) {
 	}
 	nw := len(s.workers)
 	if len(p.IDs) == 0 {
-		s.workers[s.workerOf(p.ID)] <- j
+		w := s.workerOf(p.ID)
+		if s.busy[w].Load() == 0 {
+			// Nothing of this worker's is queued or running, so nothing
+			// for this session is: run it here and save the hand-off (a
+			// goroutine wake-up per packet). Credits go out unbatched.
+			s.deliver(p.ID, p.Seq, p.HasSeq, &j, nil)
+			return
+		}
+		s.toWorker(w, j)
 		return
 	}
 	if nw == 1 {
 		j.ids = p.IDs
-		s.workers[0] <- j
+		s.toWorker(0, j)
 		return
 	}
 	// Split the list by worker into one array, each worker's part contiguous.
@@ -69,9 +77,14 @@ func (s *Server) dispatch(msg [][]byte) {
 	for w := 0; w < nw; w++ {
 		if counts[w+1] > counts[w] {
 			j.ids = parts[counts[w]:counts[w+1]]
-			s.workers[w] <- j
+			s.toWorker(w, j)
 		}
 	}
+}
+
+func (s *Server) toWorker(w int, j job) {
+	s.busy[w].Add(1)
+	s.workers[w] <- j
 }
 
 // chunkWire is what a streaming (chunked) response writes for data packet
@@ -106,9 +119,11 @@ const maxDeferredCredits = 8192
 // still wait for the CPU. A server's credit window is the client's buffer
 // size (8 KB), far more than one burst of messages uses. Any other packet
 // first flushes them, so credits held back never meet a handoff or a
-// cancel of their session (see creditBatch).
-func (s *Server) worker(ch <-chan job) {
+// cancel of their session (see creditBatch). busy[w] drops to 0 only
+// after a flush, so dispatch's direct delivery never overtakes them.
+func (s *Server) worker(w int) {
 	rt := &runCtx{batch: &creditBatch{s: s}}
+	ch := s.workers[w]
 	for j := range ch {
 		if j.p.Type != zhttp.Data {
 			rt.batch.flush()
@@ -123,6 +138,7 @@ func (s *Server) worker(ch <-chan job) {
 		if len(ch) == 0 || len(rt.batch.list) >= maxDeferredCredits {
 			rt.batch.flush()
 		}
+		s.busy[w].Add(-1)
 	}
 }
 

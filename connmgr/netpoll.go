@@ -12,14 +12,21 @@ import (
 )
 
 // ioLoop owns one epoll set. Connections register their descriptor in it
-// one-shot (EPOLLONESHOT) with the interest their state asks for (see
-// conn.rearm); the loop turns each readiness into an event posted to the
-// connection, which usually runs right here. The runtime's own poller
-// still has the descriptors too, but nothing of ours ever waits on it.
+// (edge-triggered, see conn.rearm); the loop turns each readiness into an
+// event posted to the connection, which usually runs right here.
+//
+// The loop never blocks in epoll_wait: it polls the set without waiting
+// and, when nothing is ready, parks in the runtime's poller, which
+// watches the epoll descriptor itself (readable while events are ready).
+// A goroutine blocked in a syscall keeps its P until sysmon retakes it,
+// and handing Ps and threads back and forth on every wake-up cost more
+// than the request.
 type ioLoop struct {
 	s      *Server
 	epfd   int
-	wakefd int // eventfd: written to stop the loop
+	wakefd int      // eventfd: written to stop the loop
+	f      *os.File // a duplicate of epfd, registered with the runtime's poller
+	rc     syscall.RawConn
 }
 
 // wakeKey is the epoll data of the wake eventfd; connection serials
@@ -41,20 +48,44 @@ func newIOLoop(s *Server) (*ioLoop, error) {
 		unix.Close(wakefd)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
-	return &ioLoop{s: s, epfd: epfd, wakefd: wakefd}, nil
+	l := &ioLoop{s: s, epfd: epfd, wakefd: wakefd}
+	dup, err := unix.FcntlInt(uintptr(epfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err == nil {
+		err = unix.SetNonblock(dup, true)
+		l.f = os.NewFile(uintptr(dup), "epoll")
+		if err == nil {
+			l.rc, err = l.f.SyscallConn()
+		}
+	}
+	if err != nil {
+		l.close()
+		return nil, fmt.Errorf("epoll descriptor: %w", err)
+	}
+	return l, nil
 }
 
-// run waits for readiness until stop. Its thread blocks in epoll_wait,
-// which the runtime accounts as a syscall.
+// run waits for readiness until stop.
 func (l *ioLoop) run() {
 	events := make([]unix.EpollEvent, 256)
-	for {
-		n, err := unix.EpollWait(l.epfd, events, -1)
-		if err == unix.EINTR {
-			continue
+	var (
+		n    int
+		werr error
+	)
+	poll := func(uintptr) bool {
+		for {
+			n, werr = unix.EpollWait(l.epfd, events, 0)
+			if werr != unix.EINTR {
+				return n > 0 || werr != nil
+			}
 		}
-		if err != nil {
-			l.s.log.Error().Err(err).Msg("epoll_wait")
+	}
+	for {
+		if err := l.rc.Read(poll); err != nil {
+			l.s.log.Error().Err(err).Msg("epoll wait")
+			return
+		}
+		if werr != nil {
+			l.s.log.Error().Err(werr).Msg("epoll_wait")
 			return
 		}
 		for i := range events[:n] {
@@ -76,6 +107,9 @@ func (l *ioLoop) stop() {
 }
 
 func (l *ioLoop) close() {
+	if l.f != nil {
+		l.f.Close()
+	}
 	unix.Close(l.epfd)
 	unix.Close(l.wakefd)
 }

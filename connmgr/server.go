@@ -11,7 +11,6 @@ package connmgr
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -19,10 +18,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/sys/unix"
 
 	"github.com/pushpin-go/pushpin/connmgr/internal/http1"
 	"github.com/pushpin-go/pushpin/proto/zmq"
@@ -37,10 +34,14 @@ type Server struct {
 	lim http1.Limits
 
 	push    *zmq.Sender
-	routerQ chan routed
+	router  *router
 	done    chan struct{} // closed when Run is stopping
 	workers []chan job
-	loops   []*ioLoop
+	// busy counts each worker's jobs queued or running; dispatch (the only
+	// producer) runs a single-session packet itself when its worker has
+	// none, as order then cannot change.
+	busy  []atomic.Int64
+	loops []*ioLoop
 
 	sessions [nShards]sessionShard
 	conns    [nShards]connShard
@@ -49,16 +50,11 @@ type Server struct {
 	idSeq    atomic.Uint64
 	bufs     sync.Pool // *[]byte of cfg.BufferSize
 	small    sync.Pool // *[]byte of smallOut
+	enc      sync.Pool // *[]byte: ROUTER packets are encoded in these
 	connWG   sync.WaitGroup
 
 	ready chan struct{} // closed once sockets and listeners are open
 	addrs []net.Addr
-}
-
-// routed is a packet for the ROUTER: the server identity and the message.
-type routed struct {
-	to  string
-	msg []byte
 }
 
 type sessionShard struct {
@@ -79,7 +75,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	if cfg.SessionPrefix == "" {
 		cfg.SessionPrefix = strconv.Itoa(os.Getpid())
 	}
-	s := &Server{cfg: cfg, log: log, routerQ: make(chan routed, 100000), done: make(chan struct{}), ready: make(chan struct{}),
+	s := &Server{cfg: cfg, log: log, done: make(chan struct{}), ready: make(chan struct{}),
 		lim: http1.Limits{MaxHead: cfg.BufferSize, MaxHeaders: 64}}
 	for i := range s.sessions {
 		s.sessions[i].m = map[string]*session{}
@@ -88,10 +84,12 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	size := cfg.BufferSize
 	s.bufs.New = func() any { b := make([]byte, size); return &b }
 	s.small.New = func() any { b := make([]byte, smallOut); return &b }
+	s.enc.New = func() any { b := make([]byte, 0, 512); return &b }
 	n := min(max(runtime.GOMAXPROCS(0), 1), maxWorkers)
 	for range n {
 		s.workers = append(s.workers, make(chan job, 4096))
 	}
+	s.busy = make([]atomic.Int64, n)
 	return s, nil
 }
 
@@ -175,10 +173,10 @@ func (s *Server) openSockets() (push, router, sub *zmq.Socket, err error) {
 // Run opens the sockets and listeners and serves until ctx ends, then
 // closes every client connection and stops its goroutines.
 func (s *Server) Run(ctx context.Context) error {
-	var lns []net.Listener
+	var lns []*acceptor
 	closeAll := func() {
-		for _, ln := range lns {
-			ln.Close()
+		for _, a := range lns {
+			a.close()
 		}
 	}
 	for _, l := range s.cfg.Listen {
@@ -191,8 +189,14 @@ func (s *Server) Run(ctx context.Context) error {
 			closeAll()
 			return fmt.Errorf("listen %s: %w", l.Addr, err)
 		}
+		a, err := newAcceptor(ln)
+		if err != nil {
+			ln.Close()
+			closeAll()
+			return fmt.Errorf("listen %s: %w", l.Addr, err)
+		}
 		s.log.Info().Str("addr", ln.Addr().String()).Msg("listening")
-		lns = append(lns, ln)
+		lns = append(lns, a)
 		s.addrs = append(s.addrs, ln.Addr())
 	}
 	if len(lns) == 0 {
@@ -223,9 +227,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	zctx, zcancel := context.WithCancel(context.Background())
 	run(&wg, func() { s.push.Run(zctx) })
-	run(&wg, func() { s.routerLoop(zctx, router) })
-	for _, ch := range s.workers {
-		run(&wg, func() { s.worker(ch) })
+	s.router = newRouter(router, s.log)
+	run(&wg, func() { s.router.run(zctx) })
+	for w := range s.workers {
+		run(&wg, func() { s.worker(w) })
 	}
 	run(&wg, func() {
 		zmq.RecvLoop(zctx, sub, s.dispatch, func(err error) { s.log.Warn().Err(err).Msg("zhttp in") })
@@ -237,8 +242,8 @@ func (s *Server) Run(ctx context.Context) error {
 	for _, l := range s.loops {
 		run(&loopWG, l.run)
 	}
-	for _, ln := range lns {
-		run(&acceptWG, func() { s.acceptLoop(ln) })
+	for _, a := range lns {
+		run(&acceptWG, func() { s.acceptLoop(a) })
 	}
 	close(s.ready)
 	s.log.Info().Str("id", s.cfg.ID).Int("workers", len(s.workers)).Msg("started")
@@ -273,41 +278,6 @@ func (s *Server) closeLoops() {
 	s.loops = nil
 }
 
-func (s *Server) acceptLoop(ln net.Listener) {
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.log.Warn().Err(err).Msg("accept")
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		if s.nconns.Load() >= int64(s.cfg.MaxConn) {
-			s.log.Debug().Int("max", s.cfg.MaxConn).Msg("connection limit reached; closing new connection")
-			nc.Close()
-			continue
-		}
-		c, err := s.newConn(nc)
-		if err != nil {
-			s.log.Debug().Err(err).Msg("new connection")
-			nc.Close()
-			continue
-		}
-		sh := &s.conns[c.serial%nShards]
-		sh.mu.Lock()
-		sh.m[c.serial] = c
-		s.nconns.Add(1)
-		s.connWG.Add(1)
-		sh.mu.Unlock()
-		c.touch()
-		// The request is often there already: read it now rather than
-		// after a round through the epoll set.
-		c.post(event{kind: evIO, mask: unix.EPOLLIN}, nil)
-	}
-}
-
 func (s *Server) connBySerial(serial uint64) *conn {
 	sh := &s.conns[serial%nShards]
 	sh.mu.Lock()
@@ -338,40 +308,4 @@ func (s *Server) forgetConn(c *conn) {
 	sh.mu.Unlock()
 	s.nconns.Add(-1)
 	s.connWG.Done()
-}
-
-// routerLoop owns the ROUTER socket: later packets go to the identity of
-// the session's current server. With ROUTER_MANDATORY an identity that is
-// not connected (yet) is retried briefly: right after a handoff the new
-// owner may still be connecting.
-func (s *Server) routerLoop(ctx context.Context, sock *zmq.Socket) {
-	defer sock.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m := <-s.routerQ:
-			var start time.Time
-			for {
-				err := sock.Send([]byte(m.to), nil, m.msg)
-				if err == nil || ctx.Err() != nil {
-					break
-				}
-				if errors.Is(err, zmq.ErrTimeout) {
-					continue
-				}
-				if errors.Is(err, zmq.ErrUnreachable) {
-					if start.IsZero() {
-						start = time.Now()
-					}
-					if time.Since(start) < 500*time.Millisecond {
-						time.Sleep(5 * time.Millisecond)
-						continue
-					}
-				}
-				s.log.Debug().Err(err).Str("to", m.to).Msg("dropping packet to server")
-				break
-			}
-		}
-	}
 }

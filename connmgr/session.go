@@ -50,16 +50,24 @@ func (s *Server) stampLocked(ss *session, p *zhttp.Packet) {
 	p.Ext = ourExt
 	ss.outSeq++
 	ss.lastOut.Store(time.Now().UnixNano())
-	s.route(ss.to, p.AppendMessage(nil))
+	s.routePacket(ss.to, p)
 }
 
-// route queues a message for the ROUTER (unless Run is stopping).
-func (s *Server) route(to string, msg []byte) {
-	select {
-	case s.routerQ <- routed{to: to, msg: msg}:
-	case <-s.done:
+// routePacket encodes p into a pooled buffer and sends it on the ROUTER
+// (which copies it only if it must queue it).
+func (s *Server) routePacket(to string, p *zhttp.Packet) {
+	bp := s.enc.Get().(*[]byte)
+	msg := p.AppendMessage((*bp)[:0])
+	s.router.send(to, msg)
+	if cap(msg) <= maxPooledEnc {
+		*bp = msg[:0]
+		s.enc.Put(bp)
 	}
 }
+
+// maxPooledEnc bounds the encoding buffers kept for reuse: a rare big
+// packet (a long list of ids) must not stay pinned.
+const maxPooledEnc = 64 << 10
 
 // send queues p to the session's server; false when there is no server to
 // send to yet, a handoff is in progress, or the session ended.

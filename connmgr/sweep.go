@@ -124,7 +124,7 @@ func (s *Server) sendBatch(to string, list []*session) {
 		locked = append(locked, ss)
 	}
 	if len(p.IDs) > 0 {
-		s.route(to, p.AppendMessage(nil))
+		s.routePacket(to, p)
 	}
 	for _, ss := range locked {
 		ss.mu.Unlock()
