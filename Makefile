@@ -52,7 +52,7 @@ fuzz: deps
 # Extra flags go last and win, e.g. make bench BENCHFLAGS="-target=ours".
 BENCHFLAGS ?=
 BENCH_QUICK := -subs=2000 -msgs=20 -duration=3s
-BENCH_FULL  := -scenarios=passthrough,connect,memory,fanout,channels,scale -subs=10000 -msgs=10 \
+BENCH_FULL  := -scenarios=passthrough,connect,memory,fanout,channels,scale,floor -subs=10000 -msgs=10 \
 	-fanout=stream:10000,sse:10000,ws:10000,stream:19500 -scale=100000 -scale-msgs=3 -duration=5s
 bench: deps-pushpin build
 	$(GO) run ./scripts/bench $(BENCH_QUICK) $(BENCHFLAGS)
