@@ -73,13 +73,7 @@ func scenChannels(e *env) error {
 	if err := <-errs; err != nil {
 		return err
 	}
-	if err := e.drain(f, open.Held); err != nil {
-		return err
-	}
-	if err := e.st.alive(); err != nil {
-		return err
-	}
-	fin, err := f.finish(e.ctx)
+	fin, err := e.collect(f, open.Held)
 	if err != nil {
 		return err
 	}

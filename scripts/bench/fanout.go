@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 )
 
 // fanoutRun is one fan-out measurement: a mode at a number of subscribers.
@@ -39,28 +38,7 @@ func scenFanout(e *env, r fanoutRun) error {
 		return err
 	}
 	defer f.close()
-	pub := newPublisher(e.st.publishURL(), 1)
-	defer pub.close()
-
-	probe := []item{{ch, frame(r.Mode, probeLine)}}
-	reached, err := e.probeAll(name, f, open.Held, func() error { return pub.post(probe) })
-	if err != nil {
-		return err
-	}
-	err = e.publishSeries(k, interval, func(seq int, now time.Time) error {
-		return pub.post([]item{{ch, frame(r.Mode, messageLine(seq, now))}})
-	})
-	if err != nil {
-		return err
-	}
-	// A timeout here is a finding (losses), not a failure: the tally says.
-	if err := e.drain(f, open.Held); err != nil {
-		return err
-	}
-	if err := e.st.alive(); err != nil {
-		return err
-	}
-	fin, err := f.finish(e.ctx)
+	reached, fin, err := e.oneChannel(name, f, open.Held, ch, r.Mode, k, interval)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,26 +36,7 @@ func scenScale(e *env) error {
 	if err := e.setMemory(name, idle, open.Held); err != nil {
 		return err
 	}
-	pub := newPublisher(e.st.publishURL(), 1)
-	defer pub.close()
-	probe := []item{{"scale", frame("stream", probeLine)}}
-	reached, err := e.probeAll(name, f, open.Held, func() error { return pub.post(probe) })
-	if err != nil {
-		return err
-	}
-	err = e.publishSeries(k, interval, func(seq int, now time.Time) error {
-		return pub.post([]item{{"scale", frame("stream", messageLine(seq, now))}})
-	})
-	if err != nil {
-		return err
-	}
-	if err := e.drain(f, open.Held); err != nil {
-		return err
-	}
-	if err := e.st.alive(); err != nil {
-		return err
-	}
-	fin, err := f.finish(e.ctx)
+	reached, fin, err := e.oneChannel(name, f, open.Held, "scale", "stream", k, interval)
 	if err != nil {
 		return err
 	}

@@ -109,6 +109,41 @@ func (e *env) drain(f *fleet, held int) error {
 	return nil
 }
 
+// collect waits for the last deliveries (a timeout is a finding — losses —
+// not a failure: the tally says), checks the target is still up, and takes
+// the fleet's final tallies.
+func (e *env) collect(f *fleet, held int) (finishResult, error) {
+	if err := e.drain(f, held); err != nil {
+		return finishResult{}, err
+	}
+	if err := e.st.alive(); err != nil {
+		return finishResult{}, err
+	}
+	return f.finish(e.ctx)
+}
+
+// oneChannel probes until every subscriber of f holds channel ch, then
+// publishes k numbered messages to it (framed for mode), one every
+// interval, and collects the tallies. It reports how many subscribers the
+// probe reached.
+func (e *env) oneChannel(name string, f *fleet, held int, ch, mode string, k int, interval time.Duration) (int, finishResult, error) {
+	pub := newPublisher(e.st.publishURL(), 1)
+	defer pub.close()
+	probe := []item{{ch, frame(mode, probeLine)}}
+	reached, err := e.probeAll(name, f, held, func() error { return pub.post(probe) })
+	if err != nil {
+		return 0, finishResult{}, err
+	}
+	err = e.publishSeries(k, interval, func(seq int, now time.Time) error {
+		return pub.post([]item{{ch, frame(mode, messageLine(seq, now))}})
+	})
+	if err != nil {
+		return 0, finishResult{}, err
+	}
+	fin, err := e.collect(f, held)
+	return reached, fin, err
+}
+
 // publishSeries publishes k numbered messages on a schedule of one every
 // interval (not one interval after the previous answer), so a slow publish
 // API does not stretch the series.
