@@ -63,6 +63,9 @@ func benchCPU(b *testing.B, mode string, conc int) {
 	b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
+// cpuTime is this process's user+system CPU time (the connection manager
+// and, in the benchmarks that have them, the fake servers; clients are a
+// child process).
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)

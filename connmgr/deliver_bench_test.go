@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/pushpin-go/pushpin/connmgr/internal/http1"
@@ -65,8 +64,8 @@ func benchDeliver(b *testing.B, n int, list bool) {
 	expectLine(b, lines, "ready")
 	b.ReportAllocs()
 	b.ResetTimer()
-	c0 := cpuNs()
-	defer func() { b.ReportMetric(float64(cpuNs()-c0)/1e3/float64(b.N), "cpu-µs/op") }()
+	c0 := cpuTime()
+	defer func() { b.ReportMetric(float64(cpuTime()-c0)/1e3/float64(b.N), "cpu-µs/op") }()
 	seq := int64(1)
 	for b.Loop() {
 		if list {
@@ -90,12 +89,4 @@ func expectLine(b *testing.B, r *bufio.Reader, want string) {
 	if err != nil || strings.TrimSpace(line) != want {
 		b.Fatalf("bench client: got %q (%v), want %q", line, err, want)
 	}
-}
-
-// cpuNs is this process's user+system CPU time (the connection manager and
-// the fake server; the clients are a child process).
-func cpuNs() int64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -100,14 +100,8 @@ func treePids(roots []int) []int {
 // and their descendants.
 func treeCPU(roots []int) int64 {
 	var ticks int64
-	for _, pid := range treePids(roots) {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		if t, ok := parseStatCPU(b); ok {
-			ticks += t
-		}
+	for _, t := range cpuByRole(roots) {
+		ticks += t
 	}
 	return ticks
 }

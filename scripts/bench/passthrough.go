@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"syscall"
 	"time"
 )
 
@@ -18,15 +17,18 @@ type loadResult struct {
 // backend so the table shows what the proxy costs.
 func scenPassthrough(e *env) error {
 	name := fmt.Sprintf("passthrough c=%d", e.opt.Conc)
-	dself0 := selfCPU()
+	dself0, _ := cpuTime()
 	direct := loadGET(e.ctx, "http://"+e.be.addr()+"/plain", e.opt.Conc, e.opt.Duration)
-	dself := selfCPU() - dself0
+	dself1, _ := cpuTime()
+	dself := dself1 - dself0
 	if err := e.st.alive(); err != nil {
 		return err
 	}
-	cpu0, self0 := cpuByRole(e.st.pids()), selfCPU()
+	cpu0 := cpuByRole(e.st.pids())
+	self0, _ := cpuTime() // the load tool's clients and the backend
 	proxied := loadGET(e.ctx, e.st.url("/plain"), e.opt.Conc, e.opt.Duration)
-	cpu1, self1 := cpuByRole(e.st.pids()), selfCPU()
+	cpu1 := cpuByRole(e.st.pids())
+	self1, _ := cpuTime()
 	if proxied.OK == 0 {
 		return fmt.Errorf("no proxied request succeeded: %v", proxied.FirstErr)
 	}
@@ -73,11 +75,3 @@ func (e *env) setCPU(name, what string, before, after map[string]int64, ops int)
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on Linux).
 const clockTicks = 100
-
-// selfCPU is this process's CPU time so far (ns, user+system): the load
-// tool's clients and the backend.
-func selfCPU() int64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
