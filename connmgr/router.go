@@ -37,6 +37,7 @@ type router struct {
 	first   time.Time   // when q[0] was first found unreachable (zero: not yet)
 	wake    chan struct{}
 	notFull *sync.Cond
+	ids     map[string][]byte // identity frames, made once per server
 }
 
 // routed is a packet for the ROUTER: the server identity and the message.
@@ -46,7 +47,7 @@ type routed struct {
 }
 
 func newRouter(sock *zmq.Socket, log zerolog.Logger) *router {
-	r := &router{log: log, sock: sock, wake: make(chan struct{}, 1)}
+	r := &router{log: log, sock: sock, wake: make(chan struct{}, 1), ids: map[string][]byte{}}
 	r.notFull = sync.NewCond(&r.mu)
 	return r
 }
@@ -65,7 +66,9 @@ func (r *router) send(to string, msg []byte) {
 		return
 	}
 	if len(r.q) == 0 {
-		err := r.sock.Send([]byte(to), nil, msg)
+		// Never wait here for a full high-water mark: the caller holds a
+		// session lock; run does the waiting.
+		err := r.sock.TrySend(r.id(to), nil, msg)
 		if err == nil {
 			return
 		}
@@ -82,6 +85,20 @@ func (r *router) send(to string, msg []byte) {
 	case r.wake <- struct{}{}:
 	default:
 	}
+}
+
+// id is the identity frame for server to (under mu): a conversion per
+// packet would allocate per packet.
+func (r *router) id(to string) []byte {
+	b, ok := r.ids[to]
+	if !ok {
+		if len(r.ids) >= 1024 {
+			clear(r.ids) // servers come and go (Pushpin's ids carry a pid)
+		}
+		b = []byte(to)
+		r.ids[to] = b
+	}
+	return b
 }
 
 // run retries queued packets until ctx ends, then closes the socket.
@@ -112,7 +129,7 @@ func (r *router) retry() bool {
 	defer r.mu.Unlock()
 	for len(r.q) > 0 {
 		m := r.q[0]
-		err := r.sock.Send([]byte(m.to), nil, m.msg)
+		err := r.sock.Send(r.id(m.to), nil, m.msg)
 		switch {
 		case errors.Is(err, zmq.ErrTimeout):
 			return true

@@ -264,6 +264,10 @@ func (s *Socket) sendNow(frames [][]byte) error {
 // high-water mark is reached.
 func (s *Socket) Send(frames ...[]byte) error { return s.send(frames, true) }
 
+// TrySend is Send without the wait: ErrTimeout says the high-water mark is
+// reached and nothing was sent.
+func (s *Socket) TrySend(frames ...[]byte) error { return s.sendNow(frames) }
+
 // Recv receives one whole multipart message. It returns ErrTimeout when
 // nothing arrived within the receive timeout. Frames after the first are
 // already in memory (ZeroMQ delivers messages atomically).

@@ -123,6 +123,9 @@ func (s *Socket) Send(frames ...[]byte) error {
 // always queues.
 func (s *Socket) sendNow(_ [][]byte) error { return ErrTimeout }
 
+// TrySend never sends here (see sendNow): callers queue and Send later.
+func (s *Socket) TrySend(frames ...[]byte) error { return s.sendNow(frames) }
+
 // recvAppend is Recv for RecvLoop (this transport allocates anyway).
 func (s *Socket) recvAppend(_ [][]byte) ([][]byte, error) { return s.Recv() }
 
