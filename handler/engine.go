@@ -55,6 +55,7 @@ type engine struct {
 
 	ev       chan func()
 	sessions map[sessionKey]*session
+	wheel    wheel                   // every session of sessions, by when maintain must next look at it
 	batches  map[string]*senderBatch // publish scratch: shared-packet ids per connection manager
 	inBatch  []*senderBatch          // the batches the current publish added to
 	hub      map[string]map[*session]struct{}
@@ -64,6 +65,7 @@ func newEngine(id string, log zerolog.Logger, send func([]byte), subs chan<- sub
 	return &engine{
 		id: id, log: log, send: send, subs: subs, maxChans: maxChans,
 		keepAliveEvery: 45 * time.Second, expiry: 60 * time.Second,
+		wheel:   newWheel(time.Now()),
 		batches: map[string]*senderBatch{},
 		ev:      make(chan func(), 4096), sessions: map[sessionKey]*session{}, hub: map[string]map[*session]struct{}{},
 	}
@@ -103,6 +105,7 @@ func (e *engine) accept(a *handoff.Accept) {
 			e.end(old)
 		}
 		e.sessions[s.key] = s
+		e.wheel.add(s, e.nextDue(s))
 		// Resume as the session's server: a keep-alive from our id makes the
 		// connection manager send everything later to us.
 		p := s.packet(e.id)
@@ -114,7 +117,8 @@ func (e *engine) accept(a *handoff.Accept) {
 			e.fail(s)
 			continue
 		}
-		s.hold, s.ka = in.Hold, in.KeepAlive
+		s.hold = in.Hold
+		e.setKeepAlive(s, in.KeepAlive)
 		if in.Hold == grip.HoldResponse {
 			s.orig = in.Response // the timeout answer and the base of http-response publishes
 		}
@@ -212,6 +216,7 @@ func (e *engine) fail(s *session) {
 func (e *engine) end(s *session) {
 	s.done = true
 	s.stopTimers()
+	e.wheel.remove(s)
 	if e.sessions[s.key] == s {
 		delete(e.sessions, s.key)
 	}
@@ -370,21 +375,13 @@ func (e *engine) sendBatches(content []byte) {
 	e.inBatch = e.inBatch[:0]
 }
 
-// gripKeepAlive sends Grip-Keep-Alive data to stream holds that are due, from
-// the once-a-second maintenance pass rather than a timer per session (no
-// timer churn per published message). Idle mode waits for a quiet period
-// after the last data; interval mode fires at a fixed period. Like
-// Pushpin's timers they may fire up to 1 s early.
+// gripKeepAlive sends Grip-Keep-Alive data to a stream hold that is due,
+// from the once-a-second maintenance rather than a timer per session (no
+// timer churn per published message). Like Pushpin's timers it may fire
+// up to 1 s early.
 func (e *engine) gripKeepAlive(s *session, now time.Time) {
-	if s.ka == nil || len(s.ka.Data) == 0 || s.done || s.hold != grip.HoldStream {
-		return
-	}
-	due := time.Duration(s.ka.Timeout)*time.Second - time.Second
-	since := s.lastData
-	if s.ka.Mode == grip.KeepAliveInterval {
-		since = s.lastKA
-	}
-	if now.Sub(since) < due {
+	due, ok := gripDue(s)
+	if !ok || now.Before(due) {
 		return
 	}
 	if len(s.pending) < maxQueued {
@@ -392,6 +389,44 @@ func (e *engine) gripKeepAlive(s *session, now time.Time) {
 		e.flush(s)
 	}
 	s.lastKA, s.lastData = now, now
+}
+
+// gripDue returns when s's Grip-Keep-Alive falls due, if it has one: idle
+// mode waits for a quiet period after the last data, interval mode fires
+// at a fixed period.
+func gripDue(s *session) (time.Time, bool) {
+	if s.ka == nil || len(s.ka.Data) == 0 || s.done || s.hold != grip.HoldStream {
+		return time.Time{}, false
+	}
+	since := s.lastData
+	if s.ka.Mode == grip.KeepAliveInterval {
+		since = s.lastKA
+	}
+	return since.Add(time.Duration(s.ka.Timeout)*time.Second - time.Second), true
+}
+
+// setKeepAlive changes s's Grip-Keep-Alive. The wheel only learns of due
+// times moving later by looking again (lastIn, lastOut and lastData move on
+// with every packet), so a keep-alive that may fall due sooner than s's
+// bucket must re-bucket it here.
+func (e *engine) setKeepAlive(s *session, ka *grip.KeepAlive) {
+	s.ka = ka
+	if s.wheelAt > 0 {
+		e.wheel.add(s, e.nextDue(s))
+	}
+}
+
+// nextDue is the earliest time maintain could have work for s: expiry,
+// the zhttp keep-alive or the Grip-Keep-Alive.
+func (e *engine) nextDue(s *session) time.Time {
+	due := s.lastIn.Add(e.expiry)
+	if t := s.lastOut.Add(e.keepAliveEvery - time.Second); t.Before(due) {
+		due = t
+	}
+	if t, ok := gripDue(s); ok && t.Before(due) {
+		due = t
+	}
+	return due
 }
 
 // onPacket handles a packet from the connection manager. A list-form
@@ -439,27 +474,45 @@ func (e *engine) onSessionPacket(p *zhttp.Packet, id string, seq int64, hasSeq b
 }
 
 // maintain sends zhttp keep-alives (batched per connection manager when it
-// accepts list-form ids) and expires sessions the client side forgot.
+// accepts list-form ids) and Grip-Keep-Alive data, and expires sessions
+// the client side forgot. It looks only at the sessions whose wheel bucket
+// has come, so its cost follows what is due rather than how many sessions
+// are held; each is checked against its real timestamps (which may have
+// moved on since it was bucketed) and put back for its next due time.
 func (e *engine) maintain(now time.Time) {
-	batches := map[string][]*session{}
-	for _, s := range e.sessions {
-		if now.Sub(s.lastIn) > e.expiry {
-			e.log.Debug().Str("id", s.id).Msg("session expired")
-			e.end(s)
-			continue
+	var batches map[string][]*session
+	for _, list := range e.wheel.take(now) {
+		for _, s := range list {
+			if s.wheelAt != wheelTaken {
+				continue // ended during this tick
+			}
+			if now.Sub(s.lastIn) > e.expiry {
+				e.log.Debug().Str("id", s.id).Msg("session expired")
+				e.end(s)
+				continue
+			}
+			e.gripKeepAlive(s, now)
+			if s.wheelAt != wheelTaken {
+				continue // the keep-alive's flush ended it
+			}
+			if now.Sub(s.lastOut) < e.keepAliveEvery-time.Second {
+				e.wheel.add(s, e.nextDue(s))
+				continue
+			}
+			if !s.multi {
+				p := s.packet(e.id)
+				p.Type = zhttp.KeepAlive
+				e.emit(s, &p)
+				e.wheel.add(s, e.nextDue(s))
+				continue
+			}
+			if batches == nil {
+				batches = map[string][]*session{}
+			}
+			batches[s.sender] = append(batches[s.sender], s)
 		}
-		e.gripKeepAlive(s, now)
-		if now.Sub(s.lastOut) < e.keepAliveEvery-time.Second {
-			continue
-		}
-		if !s.multi {
-			p := s.packet(e.id)
-			p.Type = zhttp.KeepAlive
-			e.emit(s, &p)
-			continue
-		}
-		batches[s.sender] = append(batches[s.sender], s)
 	}
+	e.wheel.release()
 	for sender, list := range batches {
 		for len(list) > 0 {
 			n := min(len(list), maxKeepAliveIDs)
@@ -468,6 +521,7 @@ func (e *engine) maintain(now time.Time) {
 				p.IDs = append(p.IDs, zhttp.IDSeq{ID: s.id, Seq: s.outSeq})
 				s.outSeq++
 				s.lastOut = now
+				e.wheel.add(s, e.nextDue(s))
 			}
 			e.send(p.AppendPub(nil, sender))
 			list = list[n:]

@@ -151,8 +151,8 @@ func TestGripKeepAliveSweep(t *testing.T) {
 	e, c := syncEngine()
 	e.accept(mdataAccept("cm1", "idle", 1<<20, true))
 	e.accept(mdataAccept("cm1", "intv", 1<<20, true))
-	e.sessions[sessionKey{"cm1", "idle"}].ka = &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveIdle}
-	e.sessions[sessionKey{"cm1", "intv"}].ka = &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveInterval}
+	e.setKeepAlive(e.sessions[sessionKey{"cm1", "idle"}], &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveIdle})
+	e.setKeepAlive(e.sessions[sessionKey{"cm1", "intv"}], &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveInterval})
 	c.take()
 	start := time.Now()
 	got := func(at time.Duration) string {

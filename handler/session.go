@@ -49,6 +49,11 @@ type session struct {
 	lastData        time.Time // last body bytes sent (keep-alive "idle" mode)
 	lastKA          time.Time // last Grip-Keep-Alive sent ("interval" mode)
 	timer           *time.Timer
+
+	// Place in the engine's maintenance wheel: wheelAt is the bucket index
+	// + 1 (0: in no bucket, wheelTaken: being examined by a tick),
+	// wheelPos the index in that bucket.
+	wheelAt, wheelPos int
 }
 
 func newSession(s handoff.Session, now time.Time) *session {
