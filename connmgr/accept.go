@@ -97,12 +97,11 @@ func (s *Server) acceptLoop(a *acceptor) {
 			continue
 		}
 		c := s.newConn(nfd, sa)
-		sh := &s.conns[c.serial%nShards]
-		sh.mu.Lock()
-		sh.m[c.serial] = c
-		s.nconns.Add(1)
-		s.connWG.Add(1)
-		sh.mu.Unlock()
+		if !s.addConn(c) {
+			s.log.Warn().Msg("connection table full; closing new connection")
+			unix.Close(nfd)
+			continue
+		}
 		c.touch()
 		// The request is often there already: read it now rather than
 		// after a round through the epoll set.

@@ -3,7 +3,6 @@ package connmgr
 import (
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,9 +26,11 @@ type conn struct {
 	serial   uint64
 	peerAddr string
 	peerPort int64
-	// deadline is when client inactivity ends the connection (unix ns, 0:
-	// none); the runner sets it, the sweeper compares.
-	deadline atomic.Int64
+	// sl is the connection's slot (index slotIdx): its deadline (when
+	// client inactivity ends the connection) is set by the runner and
+	// compared by the sweeper.
+	sl      *slot
+	slotIdx uint32
 
 	mu      sync.Mutex
 	running bool    // guarded by mu: a goroutine is executing this connection's events
@@ -159,7 +160,7 @@ func (c *conn) handle(ev *event) {
 			c.close()
 		}
 	case evTimeout:
-		if d := c.deadline.Load(); d != 0 && d <= time.Now().UnixNano() {
+		if d := c.sl.deadline.Load(); d != 0 && d <= time.Now().UnixNano() {
 			if c.x != nil {
 				c.s.log.Debug().Str("id", c.x.ss.id).Msg("client timed out")
 				c.x.cancel()
@@ -243,7 +244,8 @@ func (c *conn) rearm() {
 	if !c.registered {
 		op = unix.EPOLL_CTL_ADD
 	}
-	ev := unix.EpollEvent{Events: want, Fd: int32(uint32(c.serial)), Pad: int32(uint32(c.serial >> 32))}
+	key := c.epollKey()
+	ev := unix.EpollEvent{Events: want, Fd: int32(uint32(key)), Pad: int32(uint32(key >> 32))}
 	if err := unix.EpollCtl(c.loop.epfd, op, c.fd, &ev); err != nil {
 		c.s.log.Warn().Err(err).Msg("epoll registration")
 		c.failed(err)
@@ -256,10 +258,10 @@ func (c *conn) rearm() {
 // waits for a request or for the client to take output.
 func (c *conn) touch() {
 	if c.s.cfg.StreamTimeout <= 0 || c.x != nil && len(c.out) == 0 {
-		c.deadline.Store(0)
+		c.sl.deadline.Store(0)
 		return
 	}
-	c.deadline.Store(time.Now().Add(c.s.cfg.StreamTimeout).UnixNano())
+	c.sl.deadline.Store(time.Now().Add(c.s.cfg.StreamTimeout).UnixNano())
 }
 
 // onReadable reads what the client sent: a request head, request body,

@@ -119,7 +119,7 @@ func (b *creditBatch) sendList(to string, n int64, list []*session) {
 		default:
 			ids = append(ids, zhttp.IDSeq{ID: ss.id, Seq: ss.outSeq})
 			ss.outSeq++
-			ss.lastOut.Store(now)
+			ss.sl.lastOut.Store(now)
 			locked = append(locked, ss)
 			continue
 		}

@@ -17,8 +17,14 @@ type job struct {
 }
 
 // workerOf maps a session id to its worker. Every packet of a session
-// goes through the same worker, in order.
-func (s *Server) workerOf(id string) int { return int(shardOf(id)) % len(s.workers) }
+// goes through the same worker, in order. Runs of 8 neighbouring slots
+// share a worker, so two workers seldom write the same cache line of the
+// slot table (lastIn). An id that does not parse names no session: any
+// worker will find that out.
+func (s *Server) workerOf(id string) int {
+	i, _, _ := parseSessionID(s.cfg.SessionPrefix, id)
+	return int(i>>3) % len(s.workers)
+}
 
 // dispatch hands a server packet ("<id> T…") to the workers of its
 // sessions. It runs on the SUB goroutine. A data packet's chunked framing
@@ -150,7 +156,7 @@ func (s *Server) deliver(id string, seq int64, hasSeq bool, j *job, rt *runCtx) 
 		}
 		return
 	}
-	ss.lastIn.Store(j.now)
+	ss.sl.lastIn.Store(j.now)
 	if e := s.log.Trace(); e.Enabled() {
 		e.Str("id", id).Int64("seq", seq).Str("type", string(j.p.Type)).Msg("packet from server")
 	}

@@ -29,8 +29,8 @@ type ioLoop struct {
 	rc     syscall.RawConn
 }
 
-// wakeKey is the epoll data of the wake eventfd; connection serials
-// start at 1.
+// wakeKey is the epoll data of the wake eventfd; no connection's key
+// (epollKey) is 0.
 const wakeKey = 0
 
 func newIOLoop(s *Server) (*ioLoop, error) {
@@ -94,7 +94,7 @@ func (l *ioLoop) run() {
 			if key == wakeKey {
 				return
 			}
-			if c := l.s.connBySerial(key); c != nil {
+			if c := l.s.connByKey(key); c != nil {
 				c.post(event{kind: evIO, mask: ev.Events}, nil)
 			}
 		}

@@ -25,8 +25,6 @@ import (
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
 
-const nShards = 64
-
 // Server is one connection manager instance.
 type Server struct {
 	cfg Config
@@ -43,28 +41,17 @@ type Server struct {
 	busy  []atomic.Int64
 	loops []*ioLoop
 
-	sessions [nShards]sessionShard
-	conns    [nShards]connShard
-	nconns   atomic.Int64
-	connSeq  atomic.Uint64
-	idSeq    atomic.Uint64
-	bufs     sync.Pool // *[]byte of cfg.BufferSize
-	small    sync.Pool // *[]byte of smallOut
-	enc      sync.Pool // *[]byte: ROUTER packets are encoded in these
-	connWG   sync.WaitGroup
+	slots   slotTable // connections and their sessions
+	nconns  atomic.Int64
+	connSeq atomic.Uint64
+	idSeq   atomic.Uint64
+	bufs    sync.Pool // *[]byte of cfg.BufferSize
+	small   sync.Pool // *[]byte of smallOut
+	enc     sync.Pool // *[]byte: ROUTER packets are encoded in these
+	connWG  sync.WaitGroup
 
 	ready chan struct{} // closed once sockets and listeners are open
 	addrs []net.Addr
-}
-
-type sessionShard struct {
-	mu sync.RWMutex
-	m  map[string]*session
-}
-
-type connShard struct {
-	mu sync.Mutex
-	m  map[uint64]*conn // by serial
 }
 
 // New validates cfg; nothing opens before Run.
@@ -77,10 +64,6 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, done: make(chan struct{}), ready: make(chan struct{}),
 		lim: http1.Limits{MaxHead: cfg.BufferSize, MaxHeaders: 64}}
-	for i := range s.sessions {
-		s.sessions[i].m = map[string]*session{}
-		s.conns[i].m = map[uint64]*conn{}
-	}
 	size := cfg.BufferSize
 	s.bufs.New = func() any { b := make([]byte, size); return &b }
 	s.small.New = func() any { b := make([]byte, smallOut); return &b }
@@ -99,34 +82,26 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 // Addrs are the listeners' addresses (valid after Ready).
 func (s *Server) Addrs() []net.Addr { return s.addrs }
 
-func shardOf(id string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(id); i++ {
-		h = (h ^ uint32(id[i])) * 16777619
-	}
-	return h % nShards
-}
+// register makes ss its connection's current session, the one its id
+// finds.
+func (s *Server) register(ss *session) { ss.sl.ss.Store(ss) }
 
-func (s *Server) register(ss *session) {
-	sh := &s.sessions[shardOf(ss.id)]
-	sh.mu.Lock()
-	sh.m[ss.id] = ss
-	sh.mu.Unlock()
-}
+func (s *Server) unregister(ss *session) { ss.sl.ss.CompareAndSwap(ss, nil) }
 
-func (s *Server) unregister(ss *session) {
-	sh := &s.sessions[shardOf(ss.id)]
-	sh.mu.Lock()
-	delete(sh.m, ss.id)
-	sh.mu.Unlock()
-}
-
+// lookup is the session a server packet's id names, if it is still open.
 func (s *Server) lookup(id string) *session {
-	sh := &s.sessions[shardOf(id)]
-	sh.mu.RLock()
-	ss := sh.m[id]
-	sh.mu.RUnlock()
-	return ss
+	i, n, ok := parseSessionID(s.cfg.SessionPrefix, id)
+	if !ok {
+		return nil
+	}
+	sl := s.slots.at(i)
+	if sl == nil {
+		return nil
+	}
+	if ss := sl.ss.Load(); ss != nil && ss.n == n {
+		return ss
+	}
+	return nil
 }
 
 func (s *Server) attach(sock *zmq.Socket, spec string) error {
@@ -278,34 +253,45 @@ func (s *Server) closeLoops() {
 	s.loops = nil
 }
 
-func (s *Server) connBySerial(serial uint64) *conn {
-	sh := &s.conns[serial%nShards]
-	sh.mu.Lock()
-	c := sh.m[serial]
-	sh.mu.Unlock()
-	return c
+// addConn gives c its slot; false when the table is full.
+func (s *Server) addConn(c *conn) bool {
+	i, ok := s.slots.alloc(c)
+	if !ok {
+		return false
+	}
+	c.slotIdx, c.sl = i, s.slots.at(i)
+	s.nconns.Add(1)
+	s.connWG.Add(1)
+	return true
 }
 
-// allConns is a snapshot of the open connections (events must not be
-// posted under a shard lock: a handler may close the connection).
+// epollKey is c's epoll data: its slot (plus one, so no key is wakeKey)
+// and the low half of its serial, so an event left over from a closed
+// connection does not reach the one that took its slot.
+func (c *conn) epollKey() uint64 { return uint64(c.slotIdx+1)<<32 | uint64(uint32(c.serial)) }
+
+// connByKey is the connection an epoll event's data names, if still open.
+func (s *Server) connByKey(key uint64) *conn {
+	sl := s.slots.at(uint32(key>>32) - 1)
+	if sl == nil {
+		return nil
+	}
+	if c := sl.c.Load(); c != nil && uint32(c.serial) == uint32(key) {
+		return c
+	}
+	return nil
+}
+
+// allConns is a snapshot of the open connections (events are posted
+// outside the walk: a handler may close the connection).
 func (s *Server) allConns() []*conn {
 	var out []*conn
-	for i := range s.conns {
-		sh := &s.conns[i]
-		sh.mu.Lock()
-		for _, c := range sh.m {
-			out = append(out, c)
-		}
-		sh.mu.Unlock()
-	}
+	s.slots.each(func(_ uint32, _ *slot, c *conn) { out = append(out, c) })
 	return out
 }
 
 func (s *Server) forgetConn(c *conn) {
-	sh := &s.conns[c.serial%nShards]
-	sh.mu.Lock()
-	delete(sh.m, c.serial)
-	sh.mu.Unlock()
+	s.slots.release(c.slotIdx, c)
 	s.nconns.Add(-1)
 	s.connWG.Done()
 }

@@ -1,9 +1,7 @@
 package connmgr
 
 import (
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pushpin-go/pushpin/proto/zhttp"
@@ -18,10 +16,12 @@ var ourExt = zhttp.Ext{Multi: true, MultiData: true}
 // connection's runner owns it; workers only read id and c and store
 // lastIn; the sweeper and the credit batches read the fields under mu.
 type session struct {
-	id      string
-	c       *conn
-	lastIn  atomic.Int64 // unix ns of the last packet from the server
-	lastOut atomic.Int64 // unix ns of the last packet to the server
+	id string
+	n  uint64 // the id's session number: the id is sessionID(prefix, c.slotIdx, n)
+	c  *conn
+	// sl is c's slot, which keeps the session's lastIn and lastOut (unix
+	// ns of the last packet from and to the server) for the sweeper.
+	sl *slot
 
 	mu sync.Mutex
 	// Guarded by mu; written only by the runner, which may read them
@@ -35,11 +35,10 @@ type session struct {
 
 func (s *Server) newSession(c *conn) *session {
 	n := s.idSeq.Add(1) - 1
-	id := s.cfg.SessionPrefix + "-" + strconv.FormatUint(c.serial, 10) + "-" + strconv.FormatUint(n, 16)
-	ss := &session{id: id, c: c, outSeq: 1}
+	ss := &session{id: sessionID(s.cfg.SessionPrefix, c.slotIdx, n), n: n, c: c, sl: c.sl, outSeq: 1}
 	now := time.Now().UnixNano()
-	ss.lastIn.Store(now)
-	ss.lastOut.Store(now)
+	ss.sl.lastIn.Store(now)
+	ss.sl.lastOut.Store(now)
 	return ss
 }
 
@@ -49,7 +48,7 @@ func (s *Server) stampLocked(ss *session, p *zhttp.Packet) {
 	p.From, p.ID, p.IDs, p.Seq, p.HasSeq = s.cfg.ID, ss.id, nil, ss.outSeq, true
 	p.Ext = ourExt
 	ss.outSeq++
-	ss.lastOut.Store(time.Now().UnixNano())
+	ss.sl.lastOut.Store(time.Now().UnixNano())
 	s.routePacket(ss.to, p)
 }
 

@@ -40,31 +40,24 @@ type sweeper struct {
 func (s *Server) sweep(now time.Time, sw *sweeper) {
 	n := now.UnixNano()
 	kaBefore, expBefore := n-int64(s.cfg.KeepAlive), n-int64(s.cfg.SessionTimeout)
-	for i := range s.sessions {
-		sh := &s.sessions[i]
-		sh.mu.RLock()
-		for _, ss := range sh.m {
-			if ss.lastIn.Load() < expBefore {
+	// One pass over the slot table: the timestamps compared are in it, so
+	// only a connection or session with something due is dereferenced.
+	s.slots.each(func(_ uint32, sl *slot, c *conn) {
+		if d := sl.deadline.Load(); d != 0 && d <= n {
+			sw.late = append(sw.late, c)
+		}
+		if sl.lastIn.Load() < expBefore || sl.lastOut.Load() < kaBefore {
+			ss := sl.ss.Load()
+			switch {
+			case ss == nil:
+			case sl.lastIn.Load() < expBefore:
 				sw.expired = append(sw.expired, ss)
-				continue
-			}
-			if ss.lastOut.Load() < kaBefore {
+			default:
 				sw.due = append(sw.due, ss)
 			}
 		}
-		sh.mu.RUnlock()
-	}
-	for i := range s.conns {
-		sh := &s.conns[i]
-		sh.mu.Lock()
-		for _, c := range sh.m {
-			if d := c.deadline.Load(); d != 0 && d <= n {
-				sw.late = append(sw.late, c)
-			}
-		}
-		sh.mu.Unlock()
-	}
-	// Posted outside the shard locks: the handlers close connections.
+	})
+	// Posted after the walk: the handlers close connections.
 	for _, ss := range sw.expired {
 		ss.c.post(event{kind: evExpire, ss: ss}, nil)
 	}
@@ -120,7 +113,7 @@ func (s *Server) sendBatch(to string, list []*session) {
 		}
 		p.IDs = append(p.IDs, zhttp.IDSeq{ID: ss.id, Seq: ss.outSeq})
 		ss.outSeq++
-		ss.lastOut.Store(now)
+		ss.sl.lastOut.Store(now)
 		locked = append(locked, ss)
 	}
 	if len(p.IDs) > 0 {

@@ -38,7 +38,7 @@ func scenFanout(e *env, r fanoutRun) error {
 		return err
 	}
 	defer f.close()
-	reached, fin, err := e.oneChannel(name, f, open.Held, ch, r.Mode, k, interval)
+	reached, fin, err := e.oneChannel(name, f, open.Held, ch, r.Mode, k, interval, nil)
 	if err != nil {
 		return err
 	}
