@@ -1,6 +1,7 @@
 package connmgr
 
 import (
+	"strings"
 	"time"
 
 	"github.com/pushpin-go/pushpin/connmgr/internal/http1"
@@ -41,6 +42,7 @@ func (s *Server) dispatch(msg [][]byte) {
 		s.log.Warn().Err(err).Msg("bad packet from server")
 		return
 	}
+	p.From = s.intern(p.From)
 	j := job{p: p, now: time.Now().UnixNano()}
 	if p.Type == zhttp.Data && len(p.Body) > 0 && len(p.IDs) > 1 {
 		// Framed once for all the sessions; a packet for one session is
@@ -86,6 +88,23 @@ func (s *Server) dispatch(msg [][]byte) {
 			s.toWorker(w, j)
 		}
 	}
+}
+
+// intern returns the one copy of server identity from kept for all the
+// sessions it serves. Their ss.to is then that copy, so comparing a
+// packet's from with it (every delivery) finds the same pointer and reads
+// no bytes of a string scattered in memory, and no session's ss.to keeps
+// the packet it came in alive. Only dispatch (the SUB goroutine) calls it.
+func (s *Server) intern(from string) string {
+	if v, ok := s.servers[from]; ok {
+		return v
+	}
+	if len(s.servers) >= 1024 {
+		clear(s.servers) // servers come and go (Pushpin's ids carry a pid)
+	}
+	v := strings.Clone(from)
+	s.servers[v] = v
+	return v
 }
 
 func (s *Server) toWorker(w int, j job) {

@@ -41,7 +41,8 @@ type Server struct {
 	busy  []atomic.Int64
 	loops []*ioLoop
 
-	slots   slotTable // connections and their sessions
+	slots   slotTable         // connections and their sessions
+	servers map[string]string // interned server identities (dispatch's)
 	nconns  atomic.Int64
 	connSeq atomic.Uint64
 	idSeq   atomic.Uint64
@@ -62,7 +63,7 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	if cfg.SessionPrefix == "" {
 		cfg.SessionPrefix = strconv.Itoa(os.Getpid())
 	}
-	s := &Server{cfg: cfg, log: log, done: make(chan struct{}), ready: make(chan struct{}),
+	s := &Server{cfg: cfg, log: log, done: make(chan struct{}), ready: make(chan struct{}), servers: map[string]string{},
 		lim: http1.Limits{MaxHead: cfg.BufferSize, MaxHeaders: 64}}
 	size := cfg.BufferSize
 	s.bufs.New = func() any { b := make([]byte, size); return &b }

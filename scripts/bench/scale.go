@@ -36,16 +36,18 @@ func scenScale(e *env) error {
 	if err := e.setMemory(name, idle, open.Held); err != nil {
 		return err
 	}
-	var cpu0 map[string]int64
+	var cpu []map[string]int64
 	reached, fin, err := e.oneChannel(name, f, open.Held, "scale", "stream", k, interval,
-		func() { cpu0 = cpuByRole(e.st.pids()) })
+		func() { cpu = append(cpu, cpuByRole(e.st.pids())) })
 	if err != nil {
 		return err
 	}
 	// Everything the target did from the first numbered message to the
 	// last delivery, per delivery: the idle seconds between messages (the
 	// periodic sweeps and keep-alives of 100,000 sessions) included.
-	e.setCPU(name, "delivering", cpu0, cpuByRole(e.st.pids()), totalsOf(fin.Counts, k).Delivered)
+	if len(cpu) == 2 {
+		e.setCPU(name, "delivering", cpu[0], cpu[1], totalsOf(fin.Counts, k).Delivered)
+	}
 	if reached < open.Held {
 		e.set(name, "subscribers reached by probe", "%.0f", higherBetter, float64(reached))
 	}

@@ -125,9 +125,10 @@ func (e *env) collect(f *fleet, held int) (finishResult, error) {
 // oneChannel probes until every subscriber of f holds channel ch, then
 // publishes k numbered messages to it (framed for mode), one every
 // interval, and collects the tallies. It reports how many subscribers the
-// probe reached. series, if set, is called once the probes are done and
-// the numbered series is about to start.
-func (e *env) oneChannel(name string, f *fleet, held int, ch, mode string, k int, interval time.Duration, series func()) (int, finishResult, error) {
+// probe reached. mark, if set, is called once the probes are done and the
+// numbered series is about to start, and again once it is delivered
+// (before the fleet closes its connections).
+func (e *env) oneChannel(name string, f *fleet, held int, ch, mode string, k int, interval time.Duration, mark func()) (int, finishResult, error) {
 	pub := newPublisher(e.st.publishURL(), 1)
 	defer pub.close()
 	probe := []item{{ch, frame(mode, probeLine)}}
@@ -135,14 +136,20 @@ func (e *env) oneChannel(name string, f *fleet, held int, ch, mode string, k int
 	if err != nil {
 		return 0, finishResult{}, err
 	}
-	if series != nil {
-		series()
+	if mark != nil {
+		mark()
 	}
 	err = e.publishSeries(k, interval, func(seq int, now time.Time) error {
 		return pub.post([]item{{ch, frame(mode, messageLine(seq, now))}})
 	})
 	if err != nil {
 		return 0, finishResult{}, err
+	}
+	if err := e.drain(f, held); err != nil {
+		return 0, finishResult{}, err
+	}
+	if mark != nil {
+		mark()
 	}
 	fin, err := e.collect(f, held)
 	return reached, fin, err
