@@ -19,7 +19,7 @@ import (
 // costs on this machine to put one small chunk on each of N held loopback
 // TCP connections, the work every fan-out of one message to N subscribers
 // has to do whatever program does it. The tool itself answers the holds
-// (floorServer), then writes each round with raw write(2) calls, one per
+// (floorServer), then writes each round with raw send(2) calls, one per
 // socket, from 1 and then 2 threads; the readers are the tool's usual
 // worker processes (epoll, kernel receive timestamps), so the round's
 // slowest delivery is measured as it is for a target.
@@ -171,12 +171,14 @@ func writeRound(fds []int, threads int, b []byte) (time.Duration, time.Duration,
 	return wall, total, errors.Join(errs...)
 }
 
-// writeAll is one raw write(2) of b to each fd: no runtime bookkeeping,
-// as the connection manager writes. The sockets are idle and b small, so
-// a short write is an error rather than something to retry.
+// writeAll is one raw send(2) of b to each fd: no runtime bookkeeping,
+// as the connection manager writes (send skips write(2)'s file layer).
+// The sockets are idle and b small, so a short write is an error rather
+// than something to retry.
 func writeAll(fds []int, b []byte) error {
 	for _, fd := range fds {
-		n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+			unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, 0, 0)
 		if e != 0 {
 			return fmt.Errorf("write fd %d: %w", fd, e)
 		}
