@@ -2,6 +2,7 @@ package connmgr
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -35,9 +36,8 @@ type slot struct {
 type slotTable struct {
 	dir  [slotChunks]atomic.Pointer[[slotChunk]slot]
 	mu   sync.Mutex
-	free []uint32 // freed slots, reused last-freed first to keep the table dense
-	used uint32   // slots ever handed out: the sweep's bound
-	hw   atomic.Uint32
+	free []uint32      // freed slots, reused last-freed first to keep the table dense
+	used atomic.Uint32 // slots ever handed out: the walk's bound (written under mu)
 }
 
 // at is slot i, or nil if i was never handed out.
@@ -60,18 +60,16 @@ func (t *slotTable) alloc(c *conn) (uint32, bool) {
 	if n := len(t.free); n > 0 {
 		i, t.free = t.free[n-1], t.free[:n-1]
 	} else {
-		if t.used == slotChunk*slotChunks {
+		if i = t.used.Load(); i == slotChunk*slotChunks {
 			return 0, false
 		}
-		i = t.used
 		if i&(slotChunk-1) == 0 {
 			t.dir[i>>slotChunkBits].Store(new([slotChunk]slot))
 		}
-		t.used++
-		t.hw.Store(t.used)
+		t.used.Store(i + 1)
 	}
+	// ss is already nil: release cleared it.
 	sl := t.at(i)
-	sl.ss.Store(nil)
 	sl.lastIn.Store(0)
 	sl.lastOut.Store(0)
 	sl.deadline.Store(0)
@@ -93,7 +91,7 @@ func (t *slotTable) release(i uint32, c *conn) {
 
 // each calls fn for every slot that holds a connection, in index order.
 func (t *slotTable) each(fn func(i uint32, sl *slot, c *conn)) {
-	n := t.hw.Load()
+	n := t.used.Load()
 	for base := uint32(0); base < n; base += slotChunk {
 		ch := t.dir[base>>slotChunkBits].Load()
 		for j := range min(slotChunk, n-base) {
@@ -125,41 +123,23 @@ func parseSessionID(prefix, id string) (i uint32, n uint64, ok bool) {
 	if len(id) < len(prefix)+4 || id[:len(prefix)] != prefix || id[len(prefix)] != '-' {
 		return 0, 0, false
 	}
-	rest := id[len(prefix)+1:]
-	slotHex, nHex, found := cut(rest)
+	slotHex, nHex, found := strings.Cut(id[len(prefix)+1:], "-")
 	if !found {
 		return 0, 0, false
 	}
-	s, ok1 := parseHex(slotHex, 8)
-	n, ok2 := parseHex(nHex, 16)
+	s, ok1 := parseHex(slotHex, 32)
+	n, ok2 := parseHex(nHex, 64)
 	return uint32(s), n, ok1 && ok2
 }
 
-func cut(s string) (string, string, bool) {
-	for k := 0; k < len(s); k++ {
-		if s[k] == '-' {
-			return s[:k], s[k+1:], true
-		}
+// parseHex parses s as hex of at most bits bits, in the canonical form
+// sessionID writes: what strconv parses and writes back unchanged (no
+// sign, leading zeros or upper case).
+func parseHex(s string, bits int) (uint64, bool) {
+	if len(s) == 0 || len(s) > bits/4 {
+		return 0, false // also spares ParseUint's error allocation for junk
 	}
-	return "", "", false
-}
-
-// parseHex parses canonical lowercase hex of at most maxDigits digits.
-func parseHex(s string, maxDigits int) (uint64, bool) {
-	if len(s) == 0 || len(s) > maxDigits || len(s) > 1 && s[0] == '0' {
-		return 0, false
-	}
-	var v uint64
-	for k := 0; k < len(s); k++ {
-		c := s[k]
-		switch {
-		case c >= '0' && c <= '9':
-			v = v<<4 | uint64(c-'0')
-		case c >= 'a' && c <= 'f':
-			v = v<<4 | uint64(c-'a'+10)
-		default:
-			return 0, false
-		}
-	}
-	return v, true
+	v, err := strconv.ParseUint(s, 16, bits)
+	var buf [16]byte
+	return v, err == nil && string(strconv.AppendUint(buf[:0], v, 16)) == s
 }
