@@ -67,18 +67,23 @@ func (s *Server) dispatch(msg [][]byte) {
 		s.toWorker(0, j)
 		return
 	}
-	// Split the list by worker into one array, each worker's part contiguous.
+	// Split the list by worker into one array, each worker's part
+	// contiguous. Each id's worker is worked out once (s.split, reused).
 	var counts [maxWorkers + 1]int
+	ws := s.split[:0]
 	for i := range p.IDs {
-		counts[s.workerOf(p.IDs[i].ID)+1]++
+		w := s.workerOf(p.IDs[i].ID)
+		ws = append(ws, uint8(w))
+		counts[w+1]++
 	}
+	s.split = ws
 	for w := 1; w <= nw; w++ {
 		counts[w] += counts[w-1]
 	}
 	parts := make([]zhttp.IDSeq, len(p.IDs))
 	next := counts
-	for _, x := range p.IDs {
-		w := s.workerOf(x.ID)
+	for i, x := range p.IDs {
+		w := ws[i]
 		parts[next[w]] = x
 		next[w]++
 	}

@@ -43,6 +43,7 @@ type Server struct {
 
 	slots   slotTable         // connections and their sessions
 	servers map[string]string // interned server identities (dispatch's)
+	split   []uint8           // dispatch's scratch: the worker of each id of a list packet
 	nconns  atomic.Int64
 	connSeq atomic.Uint64
 	idSeq   atomic.Uint64
