@@ -73,7 +73,7 @@ func scenChannels(e *env) error {
 	if err := <-errs; err != nil {
 		return err
 	}
-	fin, err := e.collect(f, open.Held)
+	fin, err := e.collect(f, open.Held, nil)
 	if err != nil {
 		return err
 	}

@@ -110,11 +110,14 @@ func (e *env) drain(f *fleet, held int) error {
 }
 
 // collect waits for the last deliveries (a timeout is a finding — losses —
-// not a failure: the tally says), checks the target is still up, and takes
-// the fleet's final tallies.
-func (e *env) collect(f *fleet, held int) (finishResult, error) {
+// not a failure: the tally says), calls drained if set, checks the target
+// is still up, and takes the fleet's final tallies.
+func (e *env) collect(f *fleet, held int, drained func()) (finishResult, error) {
 	if err := e.drain(f, held); err != nil {
 		return finishResult{}, err
+	}
+	if drained != nil {
+		drained()
 	}
 	if err := e.st.alive(); err != nil {
 		return finishResult{}, err
@@ -145,13 +148,7 @@ func (e *env) oneChannel(name string, f *fleet, held int, ch, mode string, k int
 	if err != nil {
 		return 0, finishResult{}, err
 	}
-	if err := e.drain(f, held); err != nil {
-		return 0, finishResult{}, err
-	}
-	if mark != nil {
-		mark()
-	}
-	fin, err := e.collect(f, held)
+	fin, err := e.collect(f, held, mark)
 	return reached, fin, err
 }
 
