@@ -127,6 +127,7 @@ func (c *conn) dropOut() {
 // thousands of them in a row).
 func writev(fd int, bufs [][]byte) (int, error) {
 	var iov [maxIov]unix.Iovec
+	var one []byte // the only non-empty piece, while there is one
 	k := 0
 	for _, b := range bufs {
 		if len(b) == 0 {
@@ -137,16 +138,17 @@ func writev(fd int, bufs [][]byte) (int, error) {
 		}
 		iov[k].Base = &b[0]
 		iov[k].SetLen(len(b))
+		one = b
 		k++
 	}
-	if k == 0 {
+	switch k {
+	case 0:
 		return 0, nil
-	}
-	if k == 1 {
+	case 1:
 		// The usual case (a fan-out's shared chunk): send(2) goes straight
 		// to the socket, without write(2)'s file layer (position lock,
-		// iov_iter set-up), about 8 % less kernel CPU per delivery here.
-		return send(fd, unsafe.Slice(iov[0].Base, iov[0].Len))
+		// iov_iter set-up): at most a few percent less kernel CPU here.
+		return send(fd, one)
 	}
 	for {
 		n, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
