@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pushpin-go/pushpin/internal/freeport"
 )
 
 // repoRoot is the module root; binaries are built into repoRoot/bin.
@@ -63,15 +65,15 @@ func needRealPushpin(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// freePort returns a loopback TCP port for a child process to bind; see
+// internal/freeport for why not 127.0.0.1:0.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // waitFor polls fn until it returns nil or d passes.

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/pushpin-go/pushpin/internal/freeport"
 )
 
 // Real Pushpin 1.36 programs (Debian package `pushpin`).
@@ -69,14 +70,8 @@ type stackConfig struct {
 	connMgrs    int    // connection manager processes (ours only; 0 means 1)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort: see internal/freeport for why not 127.0.0.1:0.
+func freePort() (int, error) { return freeport.Get() }
 
 // startStack writes the config and starts the target's programs; it returns
 // once a proxied request, a stream hold and the publish API all answer.

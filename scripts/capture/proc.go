@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/pushpin-go/pushpin/internal/freeport"
 )
 
 // proc is a child process running in its own process group, so stopping it
@@ -105,16 +106,5 @@ func tcpReady(addr string) func() bool {
 	}
 }
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("listener address is not TCP")
-	}
-	return addr.Port, nil
-}
+// freePort: see internal/freeport for why not 127.0.0.1:0.
+func freePort() (int, error) { return freeport.Get() }
