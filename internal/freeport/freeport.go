@@ -25,10 +25,8 @@ import (
 const lowest = 10000
 
 var (
-	mu   sync.Mutex
-	next int // 0 until first use
-	lo   int
-	hi   int // exclusive
+	mu           sync.Mutex
+	lo, hi, next int // hi (exclusive) is 0 until first use; next walks [lo, hi)
 )
 
 // Get returns a loopback TCP port that no one held a moment ago, was not
@@ -37,12 +35,12 @@ var (
 func Get() (int, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	if next == 0 {
+	if hi == 0 {
 		lo, hi = lowest, ephemeralLow()
-		if hi-lo < 1000 {
-			return kernelPort()
-		}
-		next = lo + rand.IntN(hi-lo)
+		next = lo + rand.IntN(max(hi-lo, 1))
+	}
+	if hi-lo < 1000 {
+		return kernelPort() // no room below the ephemeral range
 	}
 	for range hi - lo {
 		p := next

@@ -34,15 +34,14 @@ func TestGetSkipsHeldPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Hold the port that comes next and check it is skipped.
+	// Hold the port that comes next and check it is skipped. If someone
+	// else holds it already, it must be skipped all the same.
 	mu.Lock()
 	want := next
 	mu.Unlock()
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(want))
-	if err != nil {
-		t.Skipf("port %d already in use elsewhere", want)
+	if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(want)); err == nil {
+		defer l.Close()
 	}
-	defer l.Close()
 	q, err := Get()
 	if err != nil {
 		t.Fatal(err)

@@ -13,9 +13,9 @@ import (
 // the process is idle. Asleep, it is woken by the first syscall or cgo call
 // of every busy spell (a futex wake, then a burst of 20 µs naps): our
 // programs go idle between most requests and make ZeroMQ (cgo) calls in
-// each, and that cost the proxy 15 % of its CPU. A schedtrace period of 2^31-1 ms (24.8 days) is
-// never reached, except that a host up longer than that prints one SCHED
-// line at start.
+// each, and that cost the proxy 15 % of its CPU. A schedtrace period of
+// 2^31-1 ms (24.8 days) is never reached, except that a host up longer
+// than that prints one SCHED line at start.
 const polledSysmon = "schedtrace=2147483647"
 
 // Reexec re-executes the program (same pid, arguments and

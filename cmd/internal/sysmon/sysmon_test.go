@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -22,7 +21,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func runSysmonHelper(t *testing.T, godebug string) (pid int, got string) {
+// runSysmonHelper runs the helper with GODEBUG=godebug and returns the
+// GODEBUG the re-executed process saw; it fails the test unless that
+// process kept the pid it was started with.
+func runSysmonHelper(t *testing.T, godebug string) string {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), sysmonHelperEnv+"=1", "GODEBUG="+godebug)
@@ -30,35 +32,28 @@ func runSysmonHelper(t *testing.T, godebug string) (pid int, got string) {
 	if err != nil {
 		t.Fatalf("helper: %v", err)
 	}
-	var line struct{ pid, godebug string }
-	f := strings.Fields(strings.TrimSpace(string(out)))
-	for _, kv := range f {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "pid":
-			line.pid = v
-		case "godebug":
-			line.godebug = v
-		}
+	var pid int
+	var got string
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "pid=%d godebug=%s", &pid, &got); err != nil {
+		t.Fatalf("helper output %q: %v", out, err)
 	}
-	pid, _ = strconv.Atoi(line.pid)
 	if pid != cmd.Process.Pid {
 		t.Errorf("re-executed as pid %d, started as %d (%q)", pid, cmd.Process.Pid, out)
 	}
-	return pid, line.godebug
+	return got
 }
 
 // The program re-executes itself in place (same pid) with the polled
 // sysmon setting added to whatever GODEBUG held, once.
 func TestReexec(t *testing.T) {
-	if _, got := runSysmonHelper(t, "madvdontneed=1"); got != "madvdontneed=1,"+polledSysmon {
+	if got := runSysmonHelper(t, "madvdontneed=1"); got != "madvdontneed=1,"+polledSysmon {
 		t.Errorf("GODEBUG %q", got)
 	}
 }
 
 // A GODEBUG that sets schedtrace itself is left alone (schedtrace=0 opts out).
 func TestReexecOptOut(t *testing.T) {
-	if _, got := runSysmonHelper(t, "schedtrace=0"); got != "schedtrace=0" {
+	if got := runSysmonHelper(t, "schedtrace=0"); got != "schedtrace=0" {
 		t.Errorf("GODEBUG %q", got)
 	}
 }
