@@ -62,21 +62,11 @@ func startZurl(t testing.TB, mod func(*configs.ZurlConfig), smod ...func(*Server
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(ctx) }()
 	r := &requester{t: t, srv: s, zid: s.ID(), seq: map[string]int64{}, pending: map[string][]*zhttp.Packet{}}
-	mk := func(typ zmq.Type, o zmq.Options, spec string) *zmq.Socket {
-		sock, err := zmq.New(typ, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sock.Connect(spec); err != nil {
-			t.Fatal(err)
-		}
-		return sock
-	}
 	o := zmq.Options{RecvTimeout: 100}
 	o.Subscribe = []string{"proxy "}
-	r.sub = mk(zmq.Sub, o, cfg.OutSpec)
-	r.push = mk(zmq.Push, zmq.Options{}, cfg.InSpec)
-	r.router = mk(zmq.Router, zmq.Options{RouterMandatory: true}, cfg.InStreamSpec)
+	r.sub = connectSock(t, zmq.Sub, o, cfg.OutSpec)
+	r.push = connectSock(t, zmq.Push, zmq.Options{}, cfg.InSpec)
+	r.router = connectSock(t, zmq.Router, zmq.Options{RouterMandatory: true}, cfg.InStreamSpec)
 	// Cleanups run last-in first-out: sockets close before the server stops.
 	t.Cleanup(func() { cancel(); <-done })
 	t.Cleanup(func() { r.sub.Close(); r.push.Close(); r.router.Close() })
@@ -85,6 +75,19 @@ func startZurl(t testing.TB, mod func(*configs.ZurlConfig), smod ...func(*Server
 }
 
 // request sends a first packet and returns the first reply.
+// connectSock is a socket of typ connected to spec, as the proxy's.
+func connectSock(t testing.TB, typ zmq.Type, o zmq.Options, spec string) *zmq.Socket {
+	t.Helper()
+	sock, err := zmq.New(typ, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sock.Connect(spec); err != nil {
+		t.Fatal(err)
+	}
+	return sock
+}
+
 func (r *requester) request(p *zhttp.Packet) *zhttp.Packet {
 	r.t.Helper()
 	p.From, p.Stream, p.HasSeq, p.Seq = "proxy", true, true, 0

@@ -152,19 +152,9 @@ func benchProcess(b *testing.B, conc int) {
 		cmd.Wait()
 	}()
 	cfg := procConfig(dir)
-	mk := func(typ zmq.Type, o zmq.Options, spec string) *zmq.Socket {
-		s, err := zmq.New(typ, o)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Connect(spec); err != nil {
-			b.Fatal(err)
-		}
-		return s
-	}
-	sub := mk(zmq.Sub, zmq.Options{RecvTimeout: 100, Subscribe: []string{"proxy "}}, cfg.OutSpec)
+	sub := connectSock(b, zmq.Sub, zmq.Options{RecvTimeout: 100, Subscribe: []string{"proxy "}}, cfg.OutSpec)
 	defer sub.Close()
-	push := mk(zmq.Push, zmq.Options{}, cfg.InSpec)
+	push := connectSock(b, zmq.Push, zmq.Options{}, cfg.InSpec)
 	defer push.Close()
 	n := 0
 	send := func() {
