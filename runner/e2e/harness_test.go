@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/pushpin-go/pushpin/internal/freeport"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // repoRoot is the module root; binaries are built into repoRoot/bin.
@@ -74,20 +75,6 @@ func freePort(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// waitFor polls fn until it returns nil or d passes.
-func waitFor(t *testing.T, d time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("condition not met within %v: %v", d, err)
 }
 
 // proc is a started program; it is stopped (its whole process group) when
@@ -347,7 +334,7 @@ func (s *stack) waitReady(t *testing.T, path string) {
 	// connecting (PUB/SUB slow joiner) must not use up the whole wait.
 	probe := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{}}
 	defer probe.CloseIdleConnections()
-	waitFor(t, 15*time.Second, func() error {
+	testwait.For(t, 15*time.Second, func() error {
 		resp, err := probe.Get(s.url(path))
 		if err != nil {
 			return err
@@ -358,7 +345,7 @@ func (s *stack) waitReady(t *testing.T, path string) {
 		}
 		return nil
 	})
-	waitFor(t, 15*time.Second, func() error {
+	testwait.For(t, 15*time.Second, func() error {
 		resp, err := s.Client.Get(fmt.Sprintf("http://127.0.0.1:%d/", s.PushInHTTPPort))
 		if err != nil {
 			return err
@@ -469,7 +456,7 @@ func rawRequest(t *testing.T, addr string, data []byte, d time.Duration) []byte 
 func openStreamExpect(t *testing.T, c *http.Client, url, first string) *streamReader {
 	t.Helper()
 	var st *streamReader
-	waitFor(t, 15*time.Second, func() error {
+	testwait.For(t, 15*time.Second, func() error {
 		sr, err := tryOpenStream(t, c, url)
 		if err != nil {
 			return err
