@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/handoff"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
@@ -218,10 +219,13 @@ func BenchmarkProxiedRequest(b *testing.B) {
 		w.Write(body)
 	}))
 	uri := base + "/plain"
-	time.Sleep(400 * time.Millisecond) // the proxy's settle time
-	if p, err := r.get(uri); err != nil || string(p.Body) != string(body) {
-		b.Fatalf("warm-up: %v %v", p, err)
-	}
+	// Warm up once the proxy answers (its sockets connect asynchronously).
+	testwait.For(b, 10*time.Second, func() error {
+		if p, err := r.get(uri); err != nil || string(p.Body) != string(body) {
+			return fmt.Errorf("warm-up: %v %v", p, err)
+		}
+		return nil
+	})
 	for _, conc := range []int{1, 50} {
 		b.Run(fmt.Sprintf("conc_%d", conc), func(b *testing.B) {
 			b.ReportAllocs()
@@ -272,10 +276,7 @@ func BenchmarkHeldOpen(b *testing.B) {
 		w.Write([]byte("ok\n"))
 	}))
 	uri := base + "/stream?ch=1"
-	time.Sleep(400 * time.Millisecond)
-	if err := r.hold(uri); err != nil {
-		b.Fatalf("warm-up: %v", err)
-	}
+	testwait.For(b, 10*time.Second, func() error { return r.hold(uri) })
 	for _, conc := range []int{1, 50} {
 		b.Run(fmt.Sprintf("conc_%d", conc), func(b *testing.B) {
 			b.ReportAllocs()

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // syncBuffer is an output shared by the runner's copiers and the test.
@@ -36,19 +37,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func waitFor(t *testing.T, d time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("condition not met within %v: %v", d, err)
-}
-
 // fakeRunner builds a Runner over fake programs in bins, with every service.
 func fakeRunner(t *testing.T, bins string, stop time.Duration) (*Runner, *configs.Config, *syncBuffer) {
 	t.Helper()
@@ -67,7 +55,7 @@ func fakeRunner(t *testing.T, bins string, stop time.Duration) (*Runner, *config
 func pids(t *testing.T, r *Runner) map[string]int {
 	t.Helper()
 	m := map[string]int{}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		for _, s := range r.Services() {
 			b, err := os.ReadFile(s.PIDFile)
 			if err != nil {
@@ -99,7 +87,7 @@ func TestRunStopsCleanlyOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := runAsync(r, ctx)
 	ps := pids(t, r)
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		for _, want := range []string{"[condure] started --log-level=2", "[proxy] started --config=", "[handler] plain line", "[zurl] plain line"} {
 			if !strings.Contains(out.String(), want) {
 				return errors.New("no " + want)
@@ -166,7 +154,7 @@ func TestRunKillsStubbornChild(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := runAsync(r, ctx)
 	ps := pids(t, r)
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if !strings.Contains(out.String(), "[zurl] ready") {
 			return errors.New("zurl not ready")
 		}
@@ -197,7 +185,7 @@ func TestKillSkipsGracePeriod(t *testing.T) {
 	r, _, out := fakeRunner(t, bins, time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := runAsync(r, ctx)
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if !strings.Contains(out.String(), "[zurl] ready") {
 			return errors.New("zurl not ready")
 		}
@@ -222,14 +210,14 @@ func TestReloadForwardsHUP(t *testing.T) {
 	defer cancel()
 	errc := runAsync(r, ctx)
 	pids(t, r)
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if strings.Count(out.String(), "plain line") < 4 {
 			return errors.New("children not up")
 		}
 		return nil
 	})
 	r.Reload()
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		for _, l := range []string{"proxy", "handler", "zurl"} {
 			if !strings.Contains(out.String(), "["+l+"] got hup") {
 				return errors.New(l + " got no SIGHUP")
@@ -257,7 +245,7 @@ func TestRunLogFiles(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := runAsync(r, ctx)
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		for _, n := range []string{"condure", "pushpin-handler"} {
 			b, err := os.ReadFile(filepath.Join(dir, "log", n+".log"))
 			if err != nil {

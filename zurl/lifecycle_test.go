@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
 
@@ -108,7 +109,7 @@ func TestExpiry(t *testing.T) {
 	if time.Since(start) < 400*time.Millisecond {
 		t.Fatalf("expired after %v", time.Since(start))
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if aborted.Load() != 1 || r.srv.Open() != 1 {
 			return fmt.Errorf("aborted %d, open %d; want 1, 1", aborted.Load(), r.srv.Open())
 		}
@@ -252,7 +253,7 @@ func TestDeferredAck(t *testing.T) {
 		t.Fatalf("ack after %v, want the 300 ms delay", el)
 	}
 	r.later(&zhttp.Packet{ID: "slow", Type: zhttp.Cancel})
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if aborted.Load() != 1 {
 			return fmt.Errorf("backend request not aborted")
 		}
@@ -297,7 +298,7 @@ func TestWorkersReusedThenExit(t *testing.T) {
 		// The slot frees inside the session's run, a moment before its
 		// worker is back waiting for the next one: wait for both, so the
 		// next request finds the worker idle.
-		waitFor(t, 5*time.Second, func() error {
+		testwait.For(t, 5*time.Second, func() error {
 			if r.srv.Open() != 0 {
 				return fmt.Errorf("session still open")
 			}
@@ -310,7 +311,7 @@ func TestWorkersReusedThenExit(t *testing.T) {
 	if n := workers(); n != 1 {
 		t.Fatalf("%d workers after 20 sequential requests, want 1", n)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if n := workers(); n != 0 {
 			return fmt.Errorf("%d idle workers left", n)
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
 
@@ -345,13 +346,13 @@ func TestCancel(t *testing.T) {
 		p = r.must(id, 10*time.Second)
 	}
 	r.later(&zhttp.Packet{ID: id, Type: zhttp.Cancel})
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if !gone.Load() {
 			return fmt.Errorf("backend request not aborted by cancel")
 		}
 		return nil
 	})
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if n := r.srv.Open(); n != 0 {
 			return fmt.Errorf("%d sessions still open: %s", n, stacks())
 		}
@@ -393,7 +394,7 @@ func TestSeqGapCancels(t *testing.T) {
 	if c.Type != zhttp.Cancel || c.Seq != head.Seq+1 {
 		t.Fatalf("want cancel, got %+v", c)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if !gone.Load() {
 			return fmt.Errorf("backend request not aborted")
 		}
@@ -425,7 +426,7 @@ func TestReuseAndNoLeaks(t *testing.T) {
 	r := startZurl(t, nil)
 	warm := r.request(&zhttp.Packet{ID: "warm", Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true})
 	r.readResponse(warm)
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if r.srv.Open() != 0 {
 			return fmt.Errorf("warm-up session still open")
 		}
@@ -446,7 +447,7 @@ func TestReuseAndNoLeaks(t *testing.T) {
 	if c := conns.Load(); c > 3 {
 		t.Errorf("%d backend connections for %d sequential requests: no reuse", c, n)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		g, f := runtime.NumGoroutine(), fds(t)
 		if g <= baseG+2 && f <= baseFD+2 && r.srv.Open() == 0 {
 			return nil

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // syncBuf collects log output from the watcher goroutine.
@@ -30,21 +32,6 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func firstHost(w *Watcher) string {
@@ -94,7 +81,7 @@ func TestWatcherReloads(t *testing.T) {
 	if err := os.WriteFile(path, []byte("* two:1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, hostIs(w, "two"))
+	testwait.For(t, 5*time.Second, hostIs(w, "two"))
 
 	// Editor-style save: write a temp file, rename over the original.
 	tmp := filepath.Join(dir, ".routes.swp")
@@ -104,13 +91,13 @@ func TestWatcherReloads(t *testing.T) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, hostIs(w, "three"))
+	testwait.For(t, 5*time.Second, hostIs(w, "three"))
 
 	// A bad edit keeps the old routes and says why.
 	if err := os.WriteFile(path, []byte("* four:1\n*,proto=bogus x:1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if !strings.Contains(logs.String(), "keeping the previous routes") {
 			return errors.New("no log yet")
 		}
@@ -133,7 +120,7 @@ func TestWatcherReloads(t *testing.T) {
 	if err := os.WriteFile(path, []byte("* five:1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, hostIs(w, "five"))
+	testwait.For(t, 5*time.Second, hostIs(w, "five"))
 
 	// Changes to other files in the directory are ignored.
 	os.WriteFile(filepath.Join(dir, "other"), []byte("x"), 0o644)

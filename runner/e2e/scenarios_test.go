@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // tiers names the program that runs each tier of a stack.
@@ -26,7 +28,7 @@ func (tr tiers) start(t *testing.T, routes string) *stack {
 	// to; starting it first lets their PUB sockets see its subscription
 	// before the first session (PUB drops what no subscriber has asked for).
 	s.startConnMgr(t, tr.connmgr)
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.HTTPPort))
 		if err == nil {
 			c.Close()
