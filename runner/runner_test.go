@@ -215,9 +215,13 @@ func TestKillSkipsGracePeriod(t *testing.T) {
 	}
 }
 
-func TestReloadForwardsHUP(t *testing.T) {
+// Reload signals the proxy, handler and zurl, not the connection manager.
+// The stand-ins trap HUP, so this shows only who is signalled; that the real
+// programs survive it, under load, is runner/e2e's
+// TestRunnerHangupKeepsEverythingServing.
+func TestReloadSignalsProxyHandlerZurlOnly(t *testing.T) {
 	t.Parallel()
-	r, _, out := fakeRunner(t, binDir(t, idleScript), 5*time.Second)
+	r, _, out := fakeRunner(t, binDir(t, hupScript), 5*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := runAsync(r, ctx)

@@ -56,11 +56,13 @@ func command() *cobra.Command {
 	f.BoolVar(&ignoredBool, "deny-out-internal", false, "Ignored")
 	f.BoolVar(&sizesOpt, "sizes", false, "Print sizes of per-connection objects and exit")
 	cmd.RunE = func(c *cobra.Command, _ []string) error {
-		log, closeLog, err := cli.Logger("", strconv.Itoa(logLevel), false)
+		hup := cli.CatchHangup()
+		defer hup.Stop()
+		log, err := cli.Logger("", strconv.Itoa(logLevel), false)
 		if err != nil {
 			return err
 		}
-		defer closeLog()
+		defer log.Close()
 		c.Flags().Visit(func(fl *pflag.Flag) {
 			if fl.Usage == "Ignored" || len(fl.Usage) > 7 && fl.Usage[:7] == "Ignored" {
 				log.Debug().Str("flag", fl.Name).Str("value", fl.Value.String()).Msg("ignored condure option")
@@ -91,6 +93,10 @@ func command() *cobra.Command {
 		}
 		ctx, stop := cli.SignalContext()
 		defer stop()
+		// The runner does not forward SIGHUP here (nor does Pushpin's to
+		// condure), and there is no log file to reopen; one sent by hand
+		// must not drop every connection.
+		go hup.Serve(ctx, log, nil)
 		return s.Run(ctx)
 	}
 	return cmd

@@ -36,12 +36,14 @@ func command() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, closeLog, err := cli.Logger(logFile, logLevel, verbose)
+			hup := cli.CatchHangup()
+			defer hup.Stop()
+			log, err := cli.Logger(logFile, logLevel, verbose)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "pushpin-handler:", err)
 				return err
 			}
-			defer closeLog()
+			defer log.Close()
 			opts := configs.Options{ConfigFile: configFile, IPCPrefix: ipcPrefix}
 			if cmd.Flags().Changed("port-offset") {
 				opts.PortOffset = &portOffset
@@ -58,6 +60,8 @@ func command() *cobra.Command {
 			}
 			ctx, stop := cli.SignalContext()
 			defer stop()
+			// Pushpin's handler has nothing to reload: SIGHUP rotates its log.
+			go hup.Serve(ctx, log, nil)
 			if err := h.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				log.Error().Err(err).Msg("handler stopped")
 				return err

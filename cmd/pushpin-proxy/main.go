@@ -37,12 +37,14 @@ func command() *cobra.Command {
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_ = quietCheck // we never check for updates
-			log, closeLog, err := cli.Logger(logFile, logLevel, verbose)
+			hup := cli.CatchHangup()
+			defer hup.Stop()
+			log, err := cli.Logger(logFile, logLevel, verbose)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "pushpin-proxy:", err)
 				return err
 			}
-			defer closeLog()
+			defer log.Close()
 			cfg, err := configs.Load(configs.Options{ConfigFile: configFile, IPCPrefix: ipcPrefix, Routes: routes})
 			if err != nil {
 				log.Error().Err(err).Msg("loading config")
@@ -51,13 +53,15 @@ func command() *cobra.Command {
 			for _, w := range cfg.Warnings {
 				log.Warn().Str("warning", w).Msg("config")
 			}
-			p, err := proxy.New(cfg, log)
+			p, err := proxy.New(cfg, log.Logger)
 			if err != nil {
 				log.Error().Err(err).Msg("starting proxy")
 				return err
 			}
 			ctx, stop := cli.SignalContext()
 			defer stop()
+			// SIGHUP rotates the log and reloads the routes file.
+			go hup.Serve(ctx, log, func() { _ = p.ReloadRoutes() })
 			if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				log.Error().Err(err).Msg("proxy stopped")
 				return err

@@ -5,8 +5,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -34,12 +32,14 @@ func command() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(*cobra.Command, []string) error {
-			log, closeLog, err := cli.Logger(logFile, logLevel, verbose)
+			hup := cli.CatchHangup()
+			defer hup.Stop()
+			log, err := cli.Logger(logFile, logLevel, verbose)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "pushpin-zurl:", err)
 				return err
 			}
-			defer closeLog()
+			defer log.Close()
 			cfg, err := configs.LoadZurlConf(configFile)
 			if err != nil {
 				log.Error().Err(err).Msg("loading config")
@@ -52,27 +52,16 @@ func command() *cobra.Command {
 			}
 			ctx, stop := cli.SignalContext()
 			defer stop()
-			// The runner forwards SIGHUP; zurl answers it by reloading.
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			go func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-hup:
-						log.Info().Msg("reloading")
-						next, err := configs.LoadZurlConf(configFile)
-						if err == nil {
-							err = s.Reload(next)
-						}
-						if err != nil {
-							log.Error().Err(err).Msg("reload failed, keeping the current config")
-						}
-					}
+			// SIGHUP rotates the log and re-reads the config.
+			go hup.Serve(ctx, log, func() {
+				next, err := configs.LoadZurlConf(configFile)
+				if err == nil {
+					err = s.Reload(next)
 				}
-			}()
+				if err != nil {
+					log.Error().Err(err).Msg("reload failed, keeping the current config")
+				}
+			})
 			return s.Run(ctx)
 		},
 	}

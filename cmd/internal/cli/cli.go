@@ -1,5 +1,6 @@
 // Package cli holds what every program's main shares: Pushpin-style log
-// options turned into a zerolog logger, and a signal-cancelled context.
+// options turned into a zerolog logger, a signal-cancelled context and
+// SIGHUP handling.
 package cli
 
 import (
@@ -17,20 +18,17 @@ import (
 	"github.com/pushpin-go/pushpin/runner"
 )
 
+// Log is a process logger built from --logfile, --loglevel and --verbose.
+// With --logfile, Reopen reopens the file (log rotation on SIGHUP).
+type Log struct {
+	zerolog.Logger
+	file *runner.LogFile
+}
+
 // Logger builds the process logger from --logfile, --loglevel and
 // --verbose, in Pushpin's line format (runner.NewLogger) so that merged
-// output reads the same for every tier. The returned close func releases
-// the log file.
-func Logger(logFile, logLevel string, verbose bool) (zerolog.Logger, func(), error) {
-	var out io.Writer = os.Stderr
-	closeFn := func() {}
-	if logFile != "" {
-		f, err := runner.OpenLogFile(logFile)
-		if err != nil {
-			return zerolog.Nop(), closeFn, fmt.Errorf("--logfile: %w", err)
-		}
-		out, closeFn = f, func() { f.Close() }
-	}
+// output reads the same for every tier. Close releases the log file.
+func Logger(logFile, logLevel string, verbose bool) (*Log, error) {
 	level := configs.LevelInfo
 	if verbose {
 		level = configs.LevelDebug
@@ -38,15 +36,79 @@ func Logger(logFile, logLevel string, verbose bool) (zerolog.Logger, func(), err
 	if logLevel != "" {
 		n, err := strconv.Atoi(logLevel)
 		if err != nil {
-			closeFn()
-			return zerolog.Nop(), func() {}, fmt.Errorf("--loglevel: %q is not a number", logLevel)
+			return nil, fmt.Errorf("--loglevel: %q is not a number", logLevel)
 		}
 		level = n
 	}
-	return runner.NewLogger(out, level), closeFn, nil
+	l := &Log{}
+	var out io.Writer = os.Stderr
+	if logFile != "" {
+		f, err := runner.OpenLogFile(logFile)
+		if err != nil {
+			return nil, fmt.Errorf("--logfile: %w", err)
+		}
+		out, l.file = f, f
+	}
+	l.Logger = runner.NewLogger(out, level)
+	return l, nil
+}
+
+// Reopen reopens --logfile at its path, so that a file logrotate moved away
+// is replaced by a new one. Without --logfile it does nothing.
+func (l *Log) Reopen() error {
+	if l.file == nil {
+		return nil
+	}
+	return l.file.Reopen()
+}
+
+// Close releases the log file, if any.
+func (l *Log) Close() {
+	if l.file != nil {
+		l.file.Close()
+	}
 }
 
 // SignalContext is cancelled by SIGINT or SIGTERM.
 func SignalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 }
+
+// Hangup catches SIGHUP, which the runner forwards for routes reload and
+// log rotation (what logrotate sends). Left at Go's default, SIGHUP ends the
+// process, and the runner then stops every tier.
+type Hangup struct{ c chan os.Signal }
+
+// CatchHangup starts catching SIGHUP at once, so that one arriving while
+// the program is still starting no longer ends it; Serve acts on them.
+func CatchHangup() *Hangup {
+	h := &Hangup{c: make(chan os.Signal, 1)}
+	signal.Notify(h.c, syscall.SIGHUP)
+	return h
+}
+
+// Serve answers each SIGHUP until ctx is done, as Pushpin's programs do: it
+// reopens the log file, logs "reloading", then calls reload (may be nil).
+// A SIGHUP caught before Serve is answered here too.
+func (h *Hangup) Serve(ctx context.Context, log *Log, reload func()) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.c:
+			// Reopened first, so that the new file starts with the
+			// line saying why.
+			err := log.Reopen()
+			log.Info().Msg("reloading")
+			if err != nil {
+				log.Error().Err(err).Msg("reopening log file, logging on to the old one")
+			}
+			if reload != nil {
+				reload()
+			}
+		}
+	}
+}
+
+// Stop stops catching SIGHUP.
+func (h *Hangup) Stop() { signal.Stop(h.c) }
