@@ -12,6 +12,7 @@ import (
 
 	"github.com/pushpin-go/pushpin/configs"
 	"github.com/pushpin-go/pushpin/configs/routing"
+	"github.com/pushpin-go/pushpin/internal/logfmt"
 )
 
 // Version is the Pushpin release this implementation is compatible with.
@@ -101,15 +102,15 @@ func run(ctx context.Context, cmd *cobra.Command, f flags, stdout io.Writer) err
 	}
 
 	var logOut io.Writer = stdout
-	var lf *LogFile
+	var lf *logfmt.LogFile
 	if f.logFile != "" && !f.checkConfig {
-		if lf, err = OpenLogFile(f.logFile); err != nil {
+		if lf, err = logfmt.OpenLogFile(f.logFile); err != nil {
 			return err
 		}
 		defer lf.Close()
 		logOut = lf
 	}
-	log := NewLogger(logOut, level)
+	log := logfmt.NewLogger(logOut, level)
 
 	if f.checkConfig {
 		return checkConfig(cfg, plan, stdout)

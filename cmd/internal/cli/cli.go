@@ -15,18 +15,18 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pushpin-go/pushpin/configs"
-	"github.com/pushpin-go/pushpin/runner"
+	"github.com/pushpin-go/pushpin/internal/logfmt"
 )
 
 // Log is a process logger built from --logfile, --loglevel and --verbose.
 // With --logfile, Reopen reopens the file (log rotation on SIGHUP).
 type Log struct {
 	zerolog.Logger
-	file *runner.LogFile
+	file *logfmt.LogFile
 }
 
 // Logger builds the process logger from --logfile, --loglevel and
-// --verbose, in Pushpin's line format (runner.NewLogger) so that merged
+// --verbose, in Pushpin's line format (logfmt.NewLogger) so that merged
 // output reads the same for every tier. Close releases the log file.
 func Logger(logFile, logLevel string, verbose bool) (*Log, error) {
 	level := configs.LevelInfo
@@ -43,13 +43,13 @@ func Logger(logFile, logLevel string, verbose bool) (*Log, error) {
 	l := &Log{}
 	var out io.Writer = os.Stderr
 	if logFile != "" {
-		f, err := runner.OpenLogFile(logFile)
+		f, err := logfmt.OpenLogFile(logFile)
 		if err != nil {
 			return nil, fmt.Errorf("--logfile: %w", err)
 		}
 		out, l.file = f, f
 	}
-	l.Logger = runner.NewLogger(out, level)
+	l.Logger = logfmt.NewLogger(out, level)
 	return l, nil
 }
 
