@@ -13,10 +13,8 @@ import (
 	"github.com/pushpin-go/pushpin/configs"
 	"github.com/pushpin-go/pushpin/configs/routing"
 	"github.com/pushpin-go/pushpin/internal/logfmt"
+	"github.com/pushpin-go/pushpin/internal/version"
 )
-
-// Version is the Pushpin release this implementation is compatible with.
-const Version = "1.36.0"
 
 // flags are the runner's command-line options (Pushpin's, plus
 // --check-config).
@@ -33,6 +31,9 @@ type flags struct {
 	checkConfig bool
 }
 
+// Command is the `pushpin` command line, writing to stdout and stderr.
+func Command() *cobra.Command { return NewCommand(os.Stdout, os.Stderr) }
+
 // NewCommand returns the `pushpin` command. Output from the runner and
 // (merged) children goes to stdout.
 func NewCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -47,7 +48,7 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.version {
-				fmt.Fprintf(stdout, "pushpin %s (pushpin-go)\n", Version)
+				fmt.Fprintf(stdout, "pushpin %s (pushpin-go)\n", version.Pushpin)
 				return nil
 			}
 			return run(cmd.Context(), cmd, f, stdout)

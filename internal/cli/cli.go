@@ -1,10 +1,12 @@
-// Package cli holds what every program's main shares: Pushpin-style log
-// options turned into a zerolog logger, a signal-cancelled context and
-// SIGHUP handling.
+// Package cli holds what every program's command line shares: Pushpin-style
+// log options turned into a zerolog logger, a signal-cancelled context,
+// SIGHUP handling, and Main, the body of every cmd/ main. The commands
+// themselves are built in their process packages (connmgr.Command, ...).
 package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/pushpin-go/pushpin/configs"
 	"github.com/pushpin-go/pushpin/internal/logfmt"
@@ -112,3 +115,27 @@ func (h *Hangup) Serve(ctx context.Context, log *Log, reload func()) {
 
 // Stop stops catching SIGHUP.
 func (h *Hangup) Stop() { signal.Stop(h.c) }
+
+// Main runs cmd and exits: 0 on success, else 1 after printing the error to
+// stderr as "<program>: <error>", unless the command logged it already
+// (Logged). Every cmd/ main ends in it.
+func Main(cmd *cobra.Command) {
+	err := cmd.Execute()
+	if err == nil {
+		return
+	}
+	var l *loggedError
+	if !errors.As(err, &l) {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", cmd.Name(), err)
+	}
+	os.Exit(1)
+}
+
+// Logged marks err as already written to the program's log, so that Main
+// does not print it a second time.
+func Logged(err error) error { return &loggedError{err} }
+
+type loggedError struct{ err error }
+
+func (e *loggedError) Error() string { return e.err.Error() }
+func (e *loggedError) Unwrap() error { return e.err }
