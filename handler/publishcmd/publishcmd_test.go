@@ -25,7 +25,7 @@ func TestCommandPostsOneItem(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		io.WriteString(w, "Published\n")
+		_, _ = io.WriteString(w, "Published\n")
 	}))
 	defer srv.Close()
 	cmd := Command()

@@ -68,7 +68,7 @@ func (l *Log) Reopen() error {
 // Close releases the log file, if any.
 func (l *Log) Close() {
 	if l.file != nil {
-		l.file.Close()
+		_ = l.file.Close()
 	}
 }
 
