@@ -21,9 +21,15 @@ func fakeBin(t *testing.T, dir, name, script string) string {
 }
 
 // idleScript prints a Pushpin-style line and a plain one, then waits for a
-// signal; SIGTERM ends it cleanly.
+// signal; SIGTERM ends it cleanly. It does not trap SIGHUP: a stand-in that
+// survived HUP would hide that a real program dies of it.
 const idleScript = `echo "[INFO] 2026-01-02 03:04:05.678 started $*"
 echo "plain line"
+trap 'exit 0' TERM
+while :; do sleep 0.02; done`
+
+// hupScript is idleScript that reports each SIGHUP instead of dying of it.
+const hupScript = `echo "plain line"
 trap 'echo "got hup"' HUP
 trap 'exit 0' TERM
 while :; do sleep 0.02; done`
