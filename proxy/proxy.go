@@ -144,6 +144,7 @@ func New(cfg *configs.Config, log zerolog.Logger, opts ...Option) (*Proxy, error
 	} else if p.routes, err = routing.NewWatcher(pc.RoutesFile, p.log); err != nil {
 		return nil, fmt.Errorf("%w: routes: %w", ErrConfig, err)
 	}
+	p.warnNotActedOn()
 	return p, nil
 }
 

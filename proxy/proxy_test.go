@@ -49,6 +49,10 @@ func TestPlainRequest(t *testing.T) {
 	if z.Headers.Get("Grip-Feature") != grip.Feature || z.Headers.Get("X-Forwarded-For") != "1.2.3.4, 10.1.2.3" {
 		t.Errorf("headers %v", z.Headers)
 	}
+	// Only what works is announced: no next links, filters or sessions yet.
+	if f := z.Headers.Get("Grip-Feature"); f != "status" {
+		t.Errorf("Grip-Feature %q, want only status", f)
+	}
 	r.zurlSend(z.ID, 0, zhttp.Packet{Type: zhttp.KeepAlive, Ext: zhttp.Ext{Multi: true}})
 	r.zurlSend(z.ID, 1, zhttp.Packet{Code: 200, HasCode: true, Reason: "OK",
 		Headers: hdr("Content-Type", "text/plain", "Content-Length", "3", "Connection", "close"), Body: []byte("hi\n")})

@@ -166,6 +166,9 @@ func logBadLines(log zerolog.Logger, errs []error) {
 
 func logUnknown(log zerolog.Logger, t *Table) {
 	for _, r := range t.routes {
+		for _, p := range r.NotBuilt {
+			log.Warn().Str("file", r.Source).Int("line", r.Line).Str("prop", p).Msg("route prop not acted on yet, ignored")
+		}
 		for _, p := range r.Unknown {
 			log.Warn().Str("file", r.Source).Int("line", r.Line).Str("prop", p).Msg("ignoring unknown route condition prop")
 		}
