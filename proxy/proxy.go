@@ -141,13 +141,11 @@ func New(cfg *configs.Config, log zerolog.Logger, opts ...Option) (*Proxy, error
 		}
 	}
 	if cfg.Routes != nil {
-		p.routes, err = routing.NewStatic(cfg.Routes, p.log)
-	} else {
-		p.routes, err = routing.NewWatcher(pc.RoutesFile, p.log)
-	}
-	if err != nil {
+		p.routes = routing.NewStatic(cfg.Routes, p.log)
+	} else if p.routes, err = routing.NewWatcher(pc.RoutesFile, p.log); err != nil {
 		return nil, fmt.Errorf("%w: routes: %w", ErrConfig, err)
 	}
+	p.warnNotActedOn()
 	return p, nil
 }
 

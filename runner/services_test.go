@@ -238,3 +238,29 @@ func TestServicesErrors(t *testing.T) {
 		t.Fatalf("no services: %v", err)
 	}
 }
+
+// Runner settings that start but do nothing yet are named at start-up (and
+// by --check-config): TLS listeners in our connection manager, WebSocket
+// compression.
+func TestWarningsSettingsNotActedOn(t *testing.T) {
+	t.Parallel()
+	bins := binDir(t, idleScript)
+	c := loadConf(t, t.TempDir(), "services=condure\nhttp_port=7999\nhttps_ports=8443\nallow_compression=true\n", configs.Options{})
+	svcs, err := Plan{ExeDir: bins}.Services(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join((&Runner{cfg: c, services: svcs}).Warnings(), "\n")
+	if !strings.Contains(w, "[runner] https_ports") || !strings.Contains(w, "[runner] allow_compression") {
+		t.Errorf("warnings %q, want https_ports and allow_compression named", w)
+	}
+	// Pushpin's condure serves TLS: no https_ports warning then.
+	c2 := loadConf(t, t.TempDir(), "services=condure\nhttp_port=7999\nhttps_ports=8443\ncondure_bin=/bin/sh\n", configs.Options{})
+	svcs2, err := Plan{ExeDir: bins}.Services(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := (&Runner{cfg: c2, services: svcs2}).Warnings(); len(w) != 0 {
+		t.Errorf("warnings %q with condure_bin, want none", w)
+	}
+}

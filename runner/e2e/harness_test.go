@@ -172,6 +172,9 @@ type stack struct {
 	CondureBin, ZurlBin string
 	// RunnerConf is extra [runner] lines.
 	RunnerConf string
+	// Procs are the tiers tiers.start started: "connmgr", "zurl",
+	// "handler", "proxy".
+	Procs map[string]*proc
 }
 
 func newStack(t *testing.T, routes string) *stack {

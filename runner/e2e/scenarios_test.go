@@ -27,7 +27,7 @@ func (tr tiers) start(t *testing.T, routes string) *stack {
 	// The connection manager binds the sockets the proxy and handler connect
 	// to; starting it first lets their PUB sockets see its subscription
 	// before the first session (PUB drops what no subscriber has asked for).
-	s.startConnMgr(t, tr.connmgr)
+	cm := s.startConnMgr(t, tr.connmgr)
 	testwait.For(t, 10*time.Second, func() error {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.HTTPPort))
 		if err == nil {
@@ -35,9 +35,12 @@ func (tr tiers) start(t *testing.T, routes string) *stack {
 		}
 		return err
 	})
-	s.startZurl(t, tr.zurl)
-	s.startHandler(t, tr.handler)
-	s.startProxy(t, tr.proxy)
+	s.Procs = map[string]*proc{
+		"connmgr": cm,
+		"zurl":    s.startZurl(t, tr.zurl),
+		"handler": s.startHandler(t, tr.handler),
+		"proxy":   s.startProxy(t, tr.proxy),
+	}
 	return s
 }
 
