@@ -100,7 +100,7 @@ func run(ctx context.Context, cmd *cobra.Command, f flags, stdout io.Writer) err
 		level = configs.LevelDebug
 	}
 
-	var logOut io.Writer = stdout
+	logOut := stdout
 	var lf *LogFile
 	if f.logFile != "" && !f.checkConfig {
 		if lf, err = OpenLogFile(f.logFile); err != nil {
