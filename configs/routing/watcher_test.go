@@ -136,13 +136,17 @@ func TestWatcherReloads(t *testing.T) {
 	waitFor(t, 5*time.Second, hostIs(w, "five"))
 
 	// Changes to other files in the directory are ignored.
-	os.WriteFile(filepath.Join(dir, "other"), []byte("x"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "other"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestWatcherManualReload(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "routes")
-	os.WriteFile(path, []byte("* one:1\nbad line\n"), 0o644)
+	if err := os.WriteFile(path, []byte("* one:1\nbad line\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	logs := &syncBuf{}
 	w, err := NewWatcher(path, zerolog.New(logs))
 	if err != nil {
@@ -153,11 +157,15 @@ func TestWatcherManualReload(t *testing.T) {
 	if firstHost(w) != "one" || !strings.Contains(logs.String(), "skipping bad route") {
 		t.Fatalf("startup: %q %s", firstHost(w), logs.String())
 	}
-	os.WriteFile(path, []byte("* two:1\n"), 0o644)
+	if err := os.WriteFile(path, []byte("* two:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Reload(); err != nil || firstHost(w) != "two" {
 		t.Fatalf("reload: %v %q", err, firstHost(w))
 	}
-	os.WriteFile(path, []byte("* three:1\n* x\n"), 0o644)
+	if err := os.WriteFile(path, []byte("* three:1\n* x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Reload(); !errors.Is(err, ErrBadRoutes) || firstHost(w) != "two" {
 		t.Fatalf("bad reload: %v %q", err, firstHost(w))
 	}
