@@ -66,7 +66,9 @@ func (c rawClient) request(t *testing.T, f *fakeServer, body string) {
 			if os.Getenv("CONNMGR_DEBUG") != "" {
 				buf := make([]byte, 1<<22)
 				buf = buf[:runtime.Stack(buf, true)]
-				os.WriteFile("/tmp/cx/stacks.txt", buf, 0o644)
+				if err := os.WriteFile("/tmp/cx/stacks.txt", buf, 0o644); err != nil {
+					t.Logf("writing stacks: %v", err)
+				}
 			}
 			t.Fatalf("read: %v after %q", err, got)
 		}

@@ -52,7 +52,7 @@ func newStackRig(tb testing.TB, handler http.Handler) (*stackRig, string) {
 		tb.Fatal(err)
 	}
 	be := &http.Server{Handler: handler}
-	go be.Serve(ln)
+	go func() { _ = be.Serve(ln) }() // ends with ErrServerClosed; a failure shows as failed requests
 	conf := "[global]\ninclude=internal.conf\nrundir=" + dir + "\n[proxy]\nsig_iss=pushpin\nsig_key=changeme\n"
 	cfg, err := configs.LoadBytes("pushpin.conf", dir, []byte(conf), configs.Options{Routes: []string{"* " + ln.Addr().String()}})
 	if err != nil {
@@ -216,7 +216,9 @@ func BenchmarkProxiedRequest(b *testing.B) {
 	body := []byte("hello from the bench backend\n")
 	r, base := newStackRig(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
-		w.Write(body)
+		if _, err := w.Write(body); err != nil {
+			b.Error(err)
+		}
 	}))
 	uri := base + "/plain"
 	// Warm up once the proxy answers (its sockets connect asynchronously).
@@ -273,7 +275,9 @@ func BenchmarkHeldOpen(b *testing.B) {
 		h.Set("Grip-Hold", "stream")
 		h.Set("Grip-Channel", "c"+req.URL.Query().Get("ch"))
 		h.Set("Content-Type", "text/plain")
-		w.Write([]byte("ok\n"))
+		if _, err := w.Write([]byte("ok\n")); err != nil {
+			b.Error(err)
+		}
 	}))
 	uri := base + "/stream?ch=1"
 	testwait.For(b, 10*time.Second, func() error { return r.hold(uri) })

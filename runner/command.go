@@ -102,7 +102,7 @@ func run(ctx context.Context, cmd *cobra.Command, f flags, stdout io.Writer) err
 		level = configs.LevelDebug
 	}
 
-	var logOut io.Writer = stdout
+	logOut := stdout
 	var lf *logfmt.LogFile
 	if f.logFile != "" && !f.checkConfig {
 		if lf, err = logfmt.OpenLogFile(f.logFile); err != nil {

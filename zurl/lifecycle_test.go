@@ -2,7 +2,6 @@ package zurl
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -146,12 +145,12 @@ func TestMaxSize(t *testing.T) {
 	t.Parallel()
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/chunked" {
-			w.Write([]byte(strings.Repeat("x", 60)))
+			backendWrite(t, w, strings.Repeat("x", 60))
 			w.(http.Flusher).Flush()
-			w.Write([]byte(strings.Repeat("y", 60)))
+			backendWrite(t, w, strings.Repeat("y", 60))
 			return
 		}
-		io.WriteString(w, strings.Repeat("z", 1000))
+		backendWrite(t, w, strings.Repeat("z", 1000))
 	}))
 	defer be.Close()
 	r := startZurl(t, nil)
@@ -181,7 +180,7 @@ func TestRedirectsAndTimeout(t *testing.T) {
 			case <-req.Context().Done():
 			}
 		default:
-			io.WriteString(w, "b")
+			backendWrite(t, w, "b")
 		}
 	}))
 	defer be.Close()
@@ -229,7 +228,7 @@ func TestDeferredAck(t *testing.T) {
 			aborted.Add(1)
 			return
 		}
-		io.WriteString(w, "fast")
+		backendWrite(t, w, "fast")
 	}))
 	defer be.Close()
 	r := startZurl(t, nil, withAckDelay(300*time.Millisecond))
@@ -274,7 +273,7 @@ func TestDeferredAck(t *testing.T) {
 // Sessions run on reused worker goroutines: sequential requests keep one
 // worker, which exits once idle for the worker timeout.
 func TestWorkersReusedThenExit(t *testing.T) {
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { backendWrite(t, w, "ok") }))
 	defer be.Close()
 	r := startZurl(t, nil, func(s *Server) { s.timers.worker = 500 * time.Millisecond })
 	// This server's workers only (the receiver is the first argument).

@@ -24,6 +24,15 @@ import (
 
 func port(s *httptest.Server) int64 { return int64(s.Listener.Addr().(*net.TCPAddr).Port) }
 
+// backendWrite writes part of a test backend's response; a failure is an
+// error, as the zurl under test is expected to take all of it.
+func backendWrite[T string | []byte](tb testing.TB, w io.Writer, b T) {
+	tb.Helper()
+	if _, err := w.Write([]byte(b)); err != nil {
+		tb.Errorf("backend write: %v", err)
+	}
+}
+
 // A GET through connect-host: the Host header keeps the uri's host, the
 // requester's headers pass through, Go adds no User-Agent, zurl offers
 // the codings it decodes, the ack is a keep-alive echoing ext.multi, and a small
@@ -36,7 +45,7 @@ func TestGet(t *testing.T) {
 		h.Set("X-Got-Host", req.Host)
 		seen <- h
 		w.Header().Set("X-Backend", "yes")
-		io.WriteString(w, "hello")
+		backendWrite(t, w, "hello")
 	}))
 	defer be.Close()
 	r := startZurl(t, nil)
@@ -74,7 +83,9 @@ func TestContentEncodingPassesThrough(t *testing.T) {
 	t.Parallel()
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	zw.Write([]byte("compressed hello"))
+	if _, err := zw.Write([]byte("compressed hello")); err != nil {
+		t.Fatal(err)
+	}
 	zw.Close()
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Header.Get("Accept-Encoding") != "gzip" {
@@ -82,7 +93,7 @@ func TestContentEncodingPassesThrough(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Encoding", "gzip")
-		w.Write(gz.Bytes())
+		backendWrite(t, w, gz.Bytes())
 	}))
 	defer be.Close()
 	r := startZurl(t, nil)
@@ -110,12 +121,12 @@ func TestContentDecoding(t *testing.T) {
 		kind := strings.TrimPrefix(req.URL.Path, "/")
 		if kind == "br" {
 			w.Header().Set("Content-Encoding", "br")
-			w.Write([]byte("not really brotli"))
+			backendWrite(t, w, "not really brotli")
 			return
 		}
 		var buf bytes.Buffer
 		zw := encode[kind](&buf)
-		zw.Write(plain)
+		backendWrite(t, zw, plain)
 		zw.Close()
 		coding := kind
 		if kind == "rawflate" {
@@ -123,7 +134,7 @@ func TestContentDecoding(t *testing.T) {
 		}
 		w.Header().Set("Content-Encoding", coding)
 		w.Header().Set("Content-Length", fmt.Sprint(buf.Len()))
-		w.Write(buf.Bytes())
+		backendWrite(t, w, buf.Bytes())
 	}))
 	defer be.Close()
 	r := startZurl(t, nil)
@@ -148,7 +159,7 @@ func TestStreamWithinCredits(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 128*1024)
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		for b := data; len(b) > 0; b = b[min(len(b), 100000):] {
-			w.Write(b[:min(len(b), 100000)])
+			backendWrite(t, w, b[:min(len(b), 100000)])
 			w.(http.Flusher).Flush()
 		}
 	}))
@@ -314,8 +325,11 @@ func TestBadRequests(t *testing.T) {
 		}
 	}
 	// Garbage and packets without from are dropped; zurl keeps serving.
-	r.push.Send([]byte("Tnot a tnetstring"))
-	r.push.Send((&zhttp.Packet{ID: "nofrom", Stream: true, URI: "http://x/"}).AppendMessage(nil))
+	for _, m := range [][]byte{[]byte("Tnot a tnetstring"), (&zhttp.Packet{ID: "nofrom", Stream: true, URI: "http://x/"}).AppendMessage(nil)} {
+		if err := r.push.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p := r.request(&zhttp.Packet{ID: "after", Method: "GET", URI: "http://10.0.0.1/", Credits: 100, HasCredits: true})
 	if p.Condition != "policy-violation" {
 		t.Fatalf("after garbage: %+v", p)
@@ -329,7 +343,7 @@ func TestCancel(t *testing.T) {
 	var gone atomic.Bool
 	release := make(chan struct{})
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		w.Write([]byte("start"))
+		backendWrite(t, w, "start")
 		w.(http.Flusher).Flush()
 		select {
 		case <-req.Context().Done():
@@ -412,9 +426,11 @@ func TestReuseAndNoLeaks(t *testing.T) {
 	var conns atomic.Int64
 	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/post" {
-			io.Copy(io.Discard, req.Body)
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				t.Error(err)
+			}
 		}
-		io.WriteString(w, "ok")
+		backendWrite(t, w, "ok")
 	}))
 	be.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {

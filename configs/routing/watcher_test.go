@@ -124,7 +124,9 @@ func TestWatcherReloads(t *testing.T) {
 	testwait.For(t, 5*time.Second, hostIs(w, "five"))
 
 	// Changes to other files in the directory are ignored.
-	os.WriteFile(filepath.Join(dir, "other"), []byte("x"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "other"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Reload (SIGHUP calls it) applies Pushpin's rule too: bad lines are
@@ -132,7 +134,9 @@ func TestWatcherReloads(t *testing.T) {
 func TestWatcherManualReload(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "routes")
-	os.WriteFile(path, []byte("* one:1\nbad line\n"), 0o644)
+	if err := os.WriteFile(path, []byte("* one:1\nbad line\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	logs := &syncBuf{}
 	w, err := NewWatcher(path, zerolog.New(logs))
 	if err != nil {
@@ -144,11 +148,15 @@ func TestWatcherManualReload(t *testing.T) {
 		!strings.Contains(logs.String(), "skipping bad route line") {
 		t.Fatalf("startup: %q %s", firstHost(w), logs.String())
 	}
-	os.WriteFile(path, []byte("* two:1\n"), 0o644)
+	if err := os.WriteFile(path, []byte("* two:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Reload(); err != nil || firstHost(w) != "two" {
 		t.Fatalf("reload: %v %q", err, firstHost(w))
 	}
-	os.WriteFile(path, []byte("other.example x:1\n* three:1\n* x\nother.example y:1\n"), 0o644)
+	if err := os.WriteFile(path, []byte("other.example x:1\n* three:1\n* x\nother.example y:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Reload(); err != nil || firstHost(w) != "three" {
 		t.Fatalf("reload with bad lines: %v %q", err, firstHost(w))
 	}

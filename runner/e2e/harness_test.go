@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -313,20 +312,9 @@ func (s *stack) publish(t *testing.T, body string) {
 type streamReader struct {
 	resp  *http.Response
 	lines chan string
-	once  sync.Once
 }
 
-// openStream GETs url and returns once the response headers arrived.
-func openStream(t *testing.T, c *http.Client, url string) *streamReader {
-	t.Helper()
-	sr, err := tryOpenStream(t, c, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sr
-}
-
-// tryOpenStream is openStream returning the error instead of failing.
+// tryOpenStream GETs url and returns once the response headers arrived.
 func tryOpenStream(t *testing.T, c *http.Client, url string) (*streamReader, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)

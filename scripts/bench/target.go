@@ -261,8 +261,11 @@ func (s *stack) waitReady(ctx context.Context, d time.Duration) error {
 			if err != nil {
 				return err
 			}
-			io.Copy(io.Discard, resp.Body)
+			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			if err != nil {
+				return err
+			}
 			if resp.StatusCode != 200 {
 				return fmt.Errorf("status %d", resp.StatusCode)
 			}
