@@ -22,12 +22,13 @@ type engine struct {
 	id       string
 	log      zerolog.Logger
 	send     func(frame []byte) // queue one PUB frame to the connection manager
-	subs     chan<- subChange   // nil when there is no SUB input
+	subs     *subChanges        // nil when there is no SUB input
 	maxChans int
 
 	keepAliveEvery, expiry time.Duration
 
 	ev       chan func()
+	done     chan struct{} // closed by stop: run returns, post stops waiting
 	sessions map[sessionKey]*session
 	wheel    wheel                   // every session of sessions, by when maintain must next look at it
 	batches  map[string]*senderBatch // publish scratch: shared-packet ids per connection manager
@@ -35,26 +36,36 @@ type engine struct {
 	hub      map[string]map[*session]struct{}
 }
 
-func newEngine(id string, log zerolog.Logger, send func([]byte), subs chan<- subChange, maxChans int) *engine {
+func newEngine(id string, log zerolog.Logger, send func([]byte), subs *subChanges, maxChans int) *engine {
 	return &engine{
 		id: id, log: log, send: send, subs: subs, maxChans: maxChans,
 		keepAliveEvery: 45 * time.Second, expiry: 60 * time.Second,
 		wheel:   newWheel(time.Now()),
 		batches: map[string]*senderBatch{},
-		ev:      make(chan func(), 4096), sessions: map[sessionKey]*session{}, hub: map[string]map[*session]struct{}{},
+		ev:      make(chan func(), 4096), done: make(chan struct{}), sessions: map[sessionKey]*session{}, hub: map[string]map[*session]struct{}{},
 	}
 }
 
-// post runs fn on the engine goroutine.
-func (e *engine) post(fn func()) { e.ev <- fn }
+// post runs fn on the engine goroutine. It waits while the engine's queue
+// is full (back-pressure on the inputs), and drops fn once the engine has
+// stopped, so an input never hangs the shutdown.
+func (e *engine) post(fn func()) {
+	select {
+	case e.ev <- fn:
+	case <-e.done:
+	}
+}
 
-// run processes events until done is closed.
-func (e *engine) run(done <-chan struct{}) {
+// stop makes run return; later posts are dropped. Call it once.
+func (e *engine) stop() { close(e.done) }
+
+// run processes events until stop.
+func (e *engine) run() {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
-		case <-done:
+		case <-e.done:
 			return
 		case fn := <-e.ev:
 			fn()

@@ -31,19 +31,13 @@ type senderBatch struct {
 	limit  int // send the packet once it has this many ids
 }
 
-// subChange asks the SUB input to (un)subscribe a channel.
-type subChange struct {
-	channel string
-	add     bool
-}
-
 func (e *engine) subscribe(ch string, s *session) {
 	set := e.hub[ch]
 	if set == nil {
 		set = map[*session]struct{}{}
 		e.hub[ch] = set
 		if e.subs != nil {
-			e.subs <- subChange{ch, true}
+			e.subs.set(ch, true)
 		}
 	}
 	set[s] = struct{}{}
@@ -58,7 +52,7 @@ func (e *engine) unsubscribe(ch string, s *session) {
 	if len(set) == 0 {
 		delete(e.hub, ch)
 		if e.subs != nil {
-			e.subs <- subChange{ch, false}
+			e.subs.set(ch, false)
 		}
 	}
 }

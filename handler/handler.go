@@ -124,7 +124,7 @@ func (h *Handler) Run(ctx context.Context) error {
 		}
 	}
 	if len(hc.PushInSubSpecs) > 0 {
-		if sub, err = open(zmq.Sub, zmq.Options{RcvHWM: 10000, TCPKeepalive: hc.PushInSubConnect}, !hc.PushInSubConnect, hc.PushInSubSpecs, "in sub"); err != nil {
+		if sub, err = open(zmq.Sub, zmq.Options{RcvHWM: 10000, SndHWM: subSndHWM, TCPKeepalive: hc.PushInSubConnect}, !hc.PushInSubConnect, hc.PushInSubSpecs, "in sub"); err != nil {
 			closeAll()
 			return err
 		}
@@ -149,19 +149,18 @@ func (h *Handler) Run(ctx context.Context) error {
 	pubSender := zmq.NewSender(pub, 100000, func(_ [][]byte, err error) {
 		h.log.Warn().Err(err).Msg("dropping packet to connection manager")
 	})
-	var subCh chan subChange
+	var subs *subChanges
 	if sub != nil {
-		subCh = make(chan subChange, 4096)
+		subs = &subChanges{}
 	}
-	h.eng = newEngine(h.id, h.log, func(f []byte) { pubSender.Send(f) }, subCh, h.cfg.Handler.ConnectionSubscriptionMax)
+	h.eng = newEngine(h.id, h.log, func(f []byte) { pubSender.Send(f) }, subs, h.cfg.Handler.ConnectionSubscriptionMax)
 	var wg sync.WaitGroup
 	goRun := func(fn func()) {
 		wg.Add(1)
 		go func() { defer wg.Done(); fn() }()
 	}
-	engDone := make(chan struct{})
 	goRun(func() { pubSender.Run(ctx) })
-	goRun(func() { h.eng.run(engDone) })
+	goRun(h.eng.run)
 	goRun(func() {
 		zmq.RecvLoop(ctx, in, func(msg [][]byte) {
 			p, err := zhttp.ParseMessage(msg[len(msg)-1])
@@ -195,7 +194,7 @@ func (h *Handler) Run(ctx context.Context) error {
 		})
 	}
 	if sub != nil {
-		goRun(func() { h.subLoop(ctx, sub, subCh) })
+		goRun(func() { h.subLoop(ctx, sub, subs) })
 	}
 	if cmd != nil {
 		goRun(func() { h.commandLoop(ctx, cmd) })
@@ -216,7 +215,7 @@ func (h *Handler) Run(ctx context.Context) error {
 	if srv != nil {
 		_ = srv.Close()
 	}
-	close(engDone)
+	h.eng.stop()
 	wg.Wait()
 	h.log.Info().Msg("stopped")
 	return nil
@@ -234,3 +233,9 @@ func (h *Handler) publish(items []publish.Item) {
 		}
 	})
 }
+
+// subSndHWM bounds the SUB input's outgoing queue, which carries only
+// subscription changes to the publishers. libzmq drops a change that finds
+// it full (1,000 by default), and a publisher never learns of it: a mass
+// (un)subscribe lost changes before this was raised.
+const subSndHWM = 1 << 20

@@ -54,9 +54,8 @@ func (c *capture) wait(t *testing.T, n int) []*zhttp.Packet {
 func runEngine(t *testing.T) (*engine, *capture) {
 	c := &capture{}
 	e := newEngine("h1", zerolog.Nop(), c.send, nil, 20)
-	done := make(chan struct{})
-	go e.run(done)
-	t.Cleanup(func() { close(done) })
+	go e.run()
+	t.Cleanup(e.stop)
 	return e, c
 }
 
