@@ -80,7 +80,11 @@ func (h *Handler) socket(t zmq.Type, o zmq.Options, bind bool, specs []string, w
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	h.log.Info().Str("socket", what).Strs("specs", specs).Bool("bind", bind).Msg("socket ready")
+	ev := h.log.Info().Str("socket", what).Strs("specs", specs).Bool("bind", bind)
+	if o.MaxMsgSize > 0 {
+		ev = ev.Int64("max_message_size", o.MaxMsgSize)
+	}
+	ev.Msg("socket ready")
 	return s, nil
 }
 
@@ -116,21 +120,32 @@ func (h *Handler) Run(ctx context.Context) error {
 		closeAll()
 		return err
 	}
+	// Publish inputs refuse a message part larger than an HTTP publish may
+	// be: libzmq drops it before allocating it (a 100 MB item took the
+	// handler to 521 MB, and it stayed there).
+	maxMsg := int64(hc.PushInMaxBodySize)
+	if maxMsg <= 0 {
+		maxMsg = httpapi.DefaultMaxBodySize
+	}
+	var mode os.FileMode
+	if hc.IPCFileMode >= 0 {
+		mode = os.FileMode(hc.IPCFileMode)
+	}
 	var pull, sub, cmd *zmq.Socket
 	if len(hc.PushInSpec) > 0 {
-		if pull, err = open(zmq.Pull, zmq.Options{RcvHWM: 10000}, true, hc.PushInSpec, "in pull"); err != nil {
+		if pull, err = open(zmq.Pull, zmq.Options{RcvHWM: 10000, MaxMsgSize: maxMsg, IPCFileMode: mode}, true, hc.PushInSpec, "in pull"); err != nil {
 			closeAll()
 			return err
 		}
 	}
 	if len(hc.PushInSubSpecs) > 0 {
-		if sub, err = open(zmq.Sub, zmq.Options{RcvHWM: 10000, SndHWM: subSndHWM, TCPKeepalive: hc.PushInSubConnect}, !hc.PushInSubConnect, hc.PushInSubSpecs, "in sub"); err != nil {
+		if sub, err = open(zmq.Sub, zmq.Options{RcvHWM: 10000, SndHWM: subSndHWM, TCPKeepalive: hc.PushInSubConnect, MaxMsgSize: maxMsg, IPCFileMode: mode}, !hc.PushInSubConnect, hc.PushInSubSpecs, "in sub"); err != nil {
 			closeAll()
 			return err
 		}
 	}
 	if len(hc.CommandSpec) > 0 {
-		if cmd, err = open(zmq.Router, zmq.Options{}, true, hc.CommandSpec, "command"); err != nil {
+		if cmd, err = open(zmq.Router, zmq.Options{MaxMsgSize: maxMsg, IPCFileMode: mode}, true, hc.CommandSpec, "command"); err != nil {
 			closeAll()
 			return err
 		}
@@ -201,7 +216,7 @@ func (h *Handler) Run(ctx context.Context) error {
 	}
 	var srv *http.Server
 	if ln != nil {
-		api := &httpapi.Server{Publish: h.publish, Recover: func() {}, Log: h.log,
+		api := &httpapi.Server{Publish: h.publish, Log: h.log,
 			MaxHeadersSize: hc.PushInMaxHeadersSize, MaxBodySize: hc.PushInMaxBodySize}
 		srv = api.HTTPServer("")
 		goRun(func() {
@@ -210,6 +225,7 @@ func (h *Handler) Run(ctx context.Context) error {
 			}
 		})
 	}
+	warnUnused(h.log, hc)
 	h.log.Info().Str("id", h.id).Msg("started")
 	<-ctx.Done()
 	if srv != nil {

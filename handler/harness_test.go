@@ -129,6 +129,12 @@ func (c *connMgr) close() { c.out.Close(); c.router.Close() }
 // countPackets receives the handler's output on c.out until stop is closed,
 // counting the packets of session id in n. It owns c.out meanwhile.
 func (c *connMgr) countPackets(stop <-chan struct{}, id string, n *atomic.Int64) {
+	c.watch(stop, id, func(*zhttp.Packet) { n.Add(1) })
+}
+
+// watch receives the handler's output on c.out until stop is closed,
+// calling fn with each packet of session id. It owns c.out meanwhile.
+func (c *connMgr) watch(stop <-chan struct{}, id string, fn func(*zhttp.Packet)) {
 	for {
 		select {
 		case <-stop:
@@ -144,7 +150,7 @@ func (c *connMgr) countPackets(stop <-chan struct{}, id string, n *atomic.Int64)
 			continue
 		}
 		if p, err := zhttp.ParseMessage(body); err == nil && p.ID == id {
-			n.Add(1)
+			fn(p)
 		}
 	}
 }

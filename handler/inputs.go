@@ -105,7 +105,9 @@ func (h *Handler) command(req []byte) []byte {
 		h.publish(items)
 		return reply(id, true, "", nil)
 	case "recover":
-		return reply(id, true, "", nil)
+		// Pushpin re-announces its sessions and subscriptions; until that
+		// is built, say so rather than answer success and do nothing.
+		return reply(id, false, "not-supported", "recover is not supported yet")
 	case "get-zmq-uris":
 		hc := &h.cfg.Handler
 		out := map[string]any{}

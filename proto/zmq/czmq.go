@@ -15,6 +15,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"sync"
@@ -92,6 +93,9 @@ func New(t Type, o Options) (*Socket, error) {
 	}
 	if o.Immediate {
 		s.SetImmediate(1)
+	}
+	if o.MaxMsgSize > 0 {
+		s.SetMaxmsgsize(int(min(o.MaxMsgSize, math.MaxInt32)))
 	}
 	if o.TCPKeepalive {
 		s.SetTcpKeepalive(1)

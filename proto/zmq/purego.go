@@ -156,18 +156,35 @@ func (s *Socket) Recv() ([][]byte, error) {
 		defer t.Stop()
 		timeout = t.C
 	}
-	select {
-	case r := <-s.in:
-		if r.err != nil {
-			if errors.Is(r.err, context.Canceled) {
-				return nil, ErrClosed
+	for {
+		select {
+		case r := <-s.in:
+			if r.err != nil {
+				if errors.Is(r.err, context.Canceled) {
+					return nil, ErrClosed
+				}
+				return nil, r.err
 			}
-			return nil, r.err
+			if tooBig(r.msg.Frames, s.opts.MaxMsgSize) {
+				continue // as libzmq drops it (zmq4 has no such option)
+			}
+			return r.msg.Frames, nil
+		case <-timeout:
+			return nil, ErrTimeout
 		}
-		return r.msg.Frames, nil
-	case <-timeout:
-		return nil, ErrTimeout
 	}
+}
+
+func tooBig(frames [][]byte, max int64) bool {
+	if max <= 0 {
+		return false
+	}
+	for _, f := range frames {
+		if int64(len(f)) > max {
+			return true
+		}
+	}
+	return false
 }
 
 // Close closes the socket.
