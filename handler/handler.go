@@ -166,7 +166,7 @@ func (h *Handler) Run(ctx context.Context) error {
 	})
 	var subs *subChanges
 	if sub != nil {
-		subs = &subChanges{}
+		subs = &subChanges{wake: sub.Wake}
 	}
 	h.eng = newEngine(h.id, h.log, func(f []byte) { pubSender.Send(f) }, subs, h.cfg.Handler.ConnectionSubscriptionMax)
 	var wg sync.WaitGroup

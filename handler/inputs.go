@@ -11,10 +11,10 @@ import (
 
 // subLoop owns the SUB publish input. It subscribes to a channel only while
 // the channel has local subscribers, so an XPUB publisher sees exactly what
-// is wanted. It takes the engine's changes between receives (a receive
-// waits at most the socket's 100 ms timeout), comparing each with what the
-// socket is subscribed to: libzmq counts subscriptions, so the same one
-// twice would need two unsubscribes.
+// is wanted. It takes the engine's changes between receives (the engine
+// wakes a waiting receive), comparing each with what the socket is
+// subscribed to: libzmq counts subscriptions, so the same one twice would
+// need two unsubscribes.
 func (h *Handler) subLoop(ctx context.Context, sub *zmq.Socket, changes *subChanges) {
 	defer sub.Close()
 	on := map[string]struct{}{}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,6 +53,10 @@ type Socket struct {
 	rc   syscall.RawConn
 	rto  time.Duration // < 0: Recv blocks forever
 	dl   time.Time     // the read deadline set on f
+	// woken is set by Wake (any goroutine) before it moves f's deadline to
+	// the past; clearDl: a deadline Wake set must be cleared (rto < 0).
+	woken   atomic.Bool
+	clearDl bool
 
 	tryRecv    func(uintptr) bool // s.tryRecvNow, made once
 	rdst, rmsg [][]byte
@@ -299,6 +304,16 @@ func (s *Socket) recvAppend(dst [][]byte) ([][]byte, error) {
 				return nil, ErrClosed
 			}
 		}
+	} else if s.clearDl {
+		s.clearDl = false
+		if err := s.f.SetReadDeadline(time.Time{}); err != nil {
+			return nil, ErrClosed
+		}
+	}
+	// After the deadline is set, so that a Wake whose past deadline the
+	// line above overwrote is still seen.
+	if s.woken.Load() && s.woken.Swap(false) {
+		return nil, ErrTimeout
 	}
 	s.rdst = dst
 	err := s.rc.Read(s.tryRecv)
@@ -306,6 +321,10 @@ func (s *Socket) recvAppend(dst [][]byte) ([][]byte, error) {
 	s.rdst, s.rmsg, s.rerr = nil, nil, nil
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
+		if s.rto < 0 || time.Now().Before(s.dl) {
+			// Not our deadline: a Wake's. Re-arm ours next time.
+			s.dl, s.clearDl = time.Time{}, true
+		}
 		return nil, ErrTimeout
 	case err != nil:
 		return nil, ErrClosed
@@ -352,6 +371,15 @@ func (s *Socket) recvNow(msg [][]byte) ([][]byte, error) {
 			return msg, nil
 		}
 	}
+}
+
+// Wake makes a Recv waiting on s return ErrTimeout now, or the next Recv
+// if none is waiting. Unlike every other method it may be called from any
+// goroutine, also while the owner closes s: it lets another goroutine hand
+// the owner work between receives without waiting out the timeout.
+func (s *Socket) Wake() {
+	s.woken.Store(true)
+	_ = s.f.SetReadDeadline(time.Unix(1, 0))
 }
 
 // Close destroys the socket. Pending outgoing messages are dropped after

@@ -25,6 +25,7 @@ type Socket struct {
 	cancel context.CancelFunc
 	in     chan recvResult
 	pumped bool
+	wake   chan struct{} // Wake; capacity 1
 }
 
 type recvResult struct {
@@ -68,7 +69,7 @@ func New(t Type, o Options) (*Socket, error) {
 		cancel()
 		return nil, fmt.Errorf("zmq: unsupported socket type %v", t)
 	}
-	sock := &Socket{t: t, s: s, opts: o, cancel: cancel, in: make(chan recvResult, 64)}
+	sock := &Socket{t: t, s: s, opts: o, cancel: cancel, in: make(chan recvResult, 64), wake: make(chan struct{}, 1)}
 	for _, sub := range o.Subscribe {
 		sock.Subscribe(sub)
 	}
@@ -171,7 +172,18 @@ func (s *Socket) Recv() ([][]byte, error) {
 			return r.msg.Frames, nil
 		case <-timeout:
 			return nil, ErrTimeout
+		case <-s.wake:
+			return nil, ErrTimeout
 		}
+	}
+}
+
+// Wake makes a Recv waiting on s return ErrTimeout now, or the next Recv
+// if none is waiting; it may be called from any goroutine.
+func (s *Socket) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
