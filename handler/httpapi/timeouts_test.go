@@ -5,10 +5,13 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/pushpin-go/pushpin/proto/publish"
 )
 
 // serveAPI runs s's HTTP server on a loopback port until the test ends.
@@ -53,11 +56,32 @@ func TestUnfinishedRequestHeadIsClosed(t *testing.T) {
 	}
 }
 
+// A client that sends its head but never finishes its body has its
+// connection closed after the read timeout.
+func TestUnfinishedRequestBodyIsClosed(t *testing.T) {
+	t.Parallel()
+	var published atomic.Bool
+	addr := serveAPI(t, &Server{Log: zerolog.Nop(), ReadTimeout: 300 * time.Millisecond,
+		Publish: func([]publish.Item) { published.Store(true) }})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST /publish/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"items\""); err != nil {
+		t.Fatal(err)
+	}
+	closedByServer(t, c)
+	if published.Load() {
+		t.Fatal("a partial body was published")
+	}
+}
+
 // The defaults apply when the Server leaves the timeouts zero.
 func TestControlServerDefaultTimeouts(t *testing.T) {
 	t.Parallel()
 	srv := (&Server{}).HTTPServer("")
-	if srv.ReadHeaderTimeout != DefaultReadHeaderTimeout || srv.IdleTimeout != DefaultIdleTimeout {
-		t.Fatalf("read header timeout %v, idle %v", srv.ReadHeaderTimeout, srv.IdleTimeout)
+	if srv.ReadHeaderTimeout != DefaultReadHeaderTimeout || srv.ReadTimeout != DefaultReadTimeout || srv.IdleTimeout != DefaultIdleTimeout {
+		t.Fatalf("read header timeout %v, read %v, idle %v", srv.ReadHeaderTimeout, srv.ReadTimeout, srv.IdleTimeout)
 	}
 }
