@@ -60,6 +60,7 @@ const (
 	evPacket                     // a server packet for session ss
 	evExpire                     // the server of ss has been silent too long
 	evTimeout                    // client inactivity (deadline) passed
+	evPeerGone                   // a packet of ss to server peer was dropped: unreachable
 	evShutdown                   // Run is stopping
 )
 
@@ -68,6 +69,7 @@ type event struct {
 	mask uint32
 	ss   *session
 	d    delivery
+	peer string // evPeerGone: the server identity
 }
 
 // delivery is one server packet for one session. p is shared, read-only,
@@ -158,6 +160,10 @@ func (c *conn) handle(ev *event) {
 		if c.x != nil && c.x.ss == ev.ss {
 			c.s.log.Debug().Str("id", ev.ss.id).Msg("session timed out")
 			c.close()
+		}
+	case evPeerGone:
+		if c.x != nil && c.x.ss == ev.ss {
+			c.outcome(c.x.peerGone(ev.peer))
 		}
 	case evTimeout:
 		if d := c.sl.deadline.Load(); d != 0 && d <= time.Now().UnixNano() {
