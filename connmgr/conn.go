@@ -51,6 +51,10 @@ type conn struct {
 	rdPending bool
 	lingering bool // closing once out is written
 	closed    bool
+	// headBy (unix ns, 0: none) is when the request head awaited must be
+	// in (cfg.HeaderTimeout), set when the connection was accepted or the
+	// next head began; more bytes of the head do not move it.
+	headBy int64
 }
 
 type evKind uint8
@@ -167,6 +171,10 @@ func (c *conn) handle(ev *event) {
 		}
 	case evTimeout:
 		if d := c.sl.deadline.Load(); d != 0 && d <= time.Now().UnixNano() {
+			if c.x == nil && c.headBy != 0 && c.headBy <= time.Now().UnixNano() && !c.lingering {
+				c.headTimedOut()
+				return
+			}
 			if c.x != nil {
 				c.s.log.Debug().Str("id", c.x.ss.id).Msg("client timed out")
 				c.x.cancel()
@@ -263,6 +271,10 @@ func (c *conn) rearm() {
 // touch keeps the inactivity deadline: it runs while the connection
 // waits for a request or for the client to take output.
 func (c *conn) touch() {
+	if c.headBy != 0 && c.x == nil && !c.lingering {
+		c.headDeadline()
+		return
+	}
 	if c.s.cfg.StreamTimeout <= 0 || c.x != nil && len(c.out) == 0 {
 		c.sl.deadline.Store(0)
 		return
@@ -287,7 +299,7 @@ func (c *conn) onReadable() {
 		return
 	}
 	if c.x == nil {
-		c.touch()
+		c.waitHead()
 	}
 	c.advance()
 }
@@ -307,6 +319,7 @@ func (c *conn) advance() {
 		req, n, err := http1.ParseRequest(c.data, c.s.lim)
 		if err == http1.ErrIncomplete {
 			if len(c.data) < len(*c.buf) {
+				c.waitHead() // a pipelined head may have come in part
 				return
 			}
 			err = http1.ErrHeadTooLarge

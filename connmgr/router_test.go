@@ -2,6 +2,8 @@ package connmgr
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -184,11 +186,14 @@ func TestRouterDropsGoneServerAtOnce(t *testing.T) {
 	gone.Close()
 	// The ROUTER notices the pipe closing shortly: until then packets to
 	// it still go (into the closed pipe, lost, as with any peer that dies).
-	waitFor(t, func() bool {
+	waitUntil(t, 5*time.Second, func() error {
 		rg.r.send("gone", []byte("x"))
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		return len(d.msgs) > 0
+		if len(d.msgs) == 0 {
+			return errors.New("packets to the closed server still go")
+		}
+		return nil
 	})
 	for range 100 {
 		rg.r.send("gone", []byte("g"))
@@ -196,10 +201,13 @@ func TestRouterDropsGoneServerAtOnce(t *testing.T) {
 	rg.r.send("live", []byte("l"))
 	rg.expect(live, "l")
 	check(t, "queued", queued(rg.r), 0)
-	waitFor(t, func() bool {
+	waitUntil(t, 5*time.Second, func() error {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		return strings.Count(strings.Join(d.msgs, ","), "gone:g") == 100
+		if n := strings.Count(strings.Join(d.msgs, ","), "gone:g"); n != 100 {
+			return fmt.Errorf("%d of 100 packets to the gone server dropped", n)
+		}
+		return nil
 	})
 	back := rg.server("gone")
 	waitReachable(t, rg, back, "gone")
@@ -211,18 +219,6 @@ func queued(r *router) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.queued
-}
-
-// waitFor polls cond until true, failing after 5 s.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // waitReachable probes id until a probe arrives (one sent before the
