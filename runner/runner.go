@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
@@ -79,6 +80,12 @@ func (r *Runner) Warnings() []string {
 			if !slices.Contains(c.Proxy.CondureInSpecs, want) {
 				w = append(w, fmt.Sprintf("connmgr_processes=%d: [proxy] condure_in_specs lacks %s, so requests accepted by %s will not reach the proxy (list every connection manager's sockets in the [proxy] condure_* specs)", c.Runner.ConnMgrProcesses, want, ConnMgrID(n)))
 			}
+		}
+	}
+	for _, s := range r.services {
+		if s.Kind == configs.ServiceConnMgr && c.Runner.ClientHeaderTimeout >= 0 && filepath.Base(s.Path) != ProgConnMgr {
+			w = append(w, fmt.Sprintf("client_header_timeout=%d is not applied: it needs %s, and the connection manager is %s", c.Runner.ClientHeaderTimeout, ProgConnMgr, s.Path))
+			break
 		}
 	}
 	return w
