@@ -43,7 +43,7 @@ const (
 // in its own queue: one gone or slow server never holds up packets to the
 // others. run retries the queues; a server never reached is waited for
 // unreachableFor, then its packets are dropped. Dropped packets go to
-// onDrop (on run's goroutine, no lock held), which ends their sessions,
+// onDrop (on a goroutine of their own, no lock held), which ends their sessions,
 // and are logged at warn level, once per peer per dropLogEvery.
 type router struct {
 	log    zerolog.Logger
@@ -269,7 +269,8 @@ func (r *router) reap() {
 	r.mu.Unlock()
 }
 
-// handleDrops passes the dropped packets to onDrop, with no lock held.
+// handleDrops passes the dropped packets to onDrop, with no lock held,
+// on a goroutine of their own.
 func (r *router) handleDrops() {
 	r.mu.Lock()
 	list := r.dropped
@@ -278,9 +279,17 @@ func (r *router) handleDrops() {
 		r.sock.Reap()
 	}
 	r.mu.Unlock()
-	for _, d := range list {
-		r.onDrop(d.to, d.msg)
+	if len(list) == 0 {
+		return
 	}
+	// Not on this goroutine: onDrop runs connection handlers, which may
+	// send, and a send waiting for room in full queues would wait for this
+	// very goroutine.
+	go func() {
+		for _, d := range list {
+			r.onDrop(d.to, d.msg)
+		}
+	}()
 }
 
 // logDrops warns about packets dropped per peer, at most once per peer
