@@ -1,6 +1,7 @@
 package connmgr
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -233,4 +234,35 @@ func waitReachable(t *testing.T, rg *routerRig, s *zmq.Socket, id string) {
 		}
 	}
 	t.Fatalf("%s never became reachable", id)
+}
+
+// Drops are warned about once per server per dropLogEvery, with the count
+// since the last warning; a count within the interval waits for it.
+func TestRouterDropWarningRateLimited(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	r := newRouter(nil, zerolog.New(&buf))
+	lines := func() []string { return strings.Split(strings.TrimSpace(buf.String()), "\n") }
+	t0 := time.Now()
+	for range 3 {
+		r.drop(r.peer("a"), []byte("x"), true)
+	}
+	r.drop(r.peer("b"), []byte("x"), true)
+	if pending := r.logDrops(t0); pending {
+		t.Fatal("nothing should wait after the first warnings")
+	}
+	check(t, "warnings", len(lines()), 2)
+	for range 2 {
+		r.drop(r.peer("a"), []byte("x"), true)
+	}
+	if pending := r.logDrops(t0.Add(time.Second)); !pending {
+		t.Fatal("a count within the interval should wait")
+	}
+	check(t, "warnings within the interval", len(lines()), 2)
+	r.logDrops(t0.Add(dropLogEvery))
+	l := lines()
+	check(t, "warnings after the interval", len(l), 3)
+	if !strings.Contains(l[2], `"level":"warn"`) || !strings.Contains(l[2], `"to":"a"`) || !strings.Contains(l[2], `"packets":2`) {
+		t.Fatalf("warning %s", l[2])
+	}
 }
