@@ -64,7 +64,7 @@ const (
 	evPacket                     // a server packet for session ss
 	evExpire                     // the server of ss has been silent too long
 	evTimeout                    // client inactivity (deadline) passed
-	evPeerGone                   // a packet of ss to server peer was dropped: unreachable
+	evPeerGone                   // a packet of ss to server d.p.From was dropped: unreachable
 	evShutdown                   // Run is stopping
 )
 
@@ -73,7 +73,6 @@ type event struct {
 	mask uint32
 	ss   *session
 	d    delivery
-	peer string // evPeerGone: the server identity
 }
 
 // delivery is one server packet for one session. p is shared, read-only,
@@ -167,7 +166,7 @@ func (c *conn) handle(ev *event) {
 		}
 	case evPeerGone:
 		if c.x != nil && c.x.ss == ev.ss {
-			c.outcome(c.x.peerGone(ev.peer))
+			c.outcome(c.x.peerGone(ev.d.p.From))
 		}
 	case evTimeout:
 		if d := c.sl.deadline.Load(); d != 0 && d <= time.Now().UnixNano() {

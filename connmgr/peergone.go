@@ -15,9 +15,12 @@ func (s *Server) packetDropped(to string, msg []byte) {
 	if err != nil || p.Type == zhttp.Cancel {
 		return // a cancel's session is ending already
 	}
+	// The event names the server in a packet of its own (From only), so
+	// the event, copied on every delivery, needs no field for this rare one.
+	gone := &zhttp.Packet{From: to}
 	end := func(id string) {
 		if ss := s.lookup(id); ss != nil {
-			ss.c.post(event{kind: evPeerGone, ss: ss, peer: to}, nil)
+			ss.c.post(event{kind: evPeerGone, ss: ss, d: delivery{p: gone}}, nil)
 		}
 	}
 	if len(p.IDs) == 0 {
