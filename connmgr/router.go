@@ -66,10 +66,11 @@ type peer struct {
 	frame []byte   // the identity frame, made once
 	q     [][]byte // packets waiting, oldest first
 	first time.Time
-	// left: the socket reached this identity once (or waited for it in
-	// vain), so unreachable now means gone: drop at once. A sent packet
-	// (a restarted server with the same identity) makes it reachable again.
-	left    bool
+	// known: the socket reached this identity once (or waited for it in
+	// vain), so unreachable now means it left: drop at once. It is never
+	// cleared: a restarted server with the same identity simply gets its
+	// packets again.
+	known   bool
 	lastLog time.Time
 }
 
@@ -106,9 +107,9 @@ func (r *router) send(to string, msg []byte) {
 		err := r.sock.TrySend(p.frame, nil, msg)
 		switch {
 		case err == nil:
-			p.left = false
+			p.known = true
 			return
-		case errors.Is(err, zmq.ErrUnreachable) && p.left:
+		case errors.Is(err, zmq.ErrUnreachable) && p.known:
 			r.drop(p, msg, true)
 			return
 		case errors.Is(err, zmq.ErrUnreachable):
@@ -230,18 +231,18 @@ func (r *router) flushPeer(p *peer) bool {
 		err := r.sock.TrySend(p.frame, nil, p.q[0])
 		switch {
 		case err == nil:
-			p.left = false
+			p.known = true
 		case errors.Is(err, zmq.ErrTimeout):
 			return true
 		case errors.Is(err, zmq.ErrUnreachable):
 			if p.first.IsZero() {
 				p.first = time.Now()
 			}
-			if !p.left && time.Since(p.first) < unreachableFor {
+			if !p.known && time.Since(p.first) < unreachableFor {
 				return true
 			}
 			// Waited for in vain, or gone: everything queued for it goes.
-			p.left = true
+			p.known = true
 			for _, m := range p.q {
 				r.drop(p, m, false)
 			}

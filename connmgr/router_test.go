@@ -189,6 +189,11 @@ func TestRouterDropsGoneServerAtOnce(t *testing.T) {
 	// it still go (into the closed pipe, lost, as with any peer that dies).
 	waitUntil(t, 5*time.Second, func() error {
 		rg.r.send("gone", []byte("x"))
+		// A server reached before is never waited for: its packets go
+		// (into the closing pipe, lost) or are dropped, never queued.
+		if n := queued(rg.r); n != 0 {
+			t.Fatalf("%d packets queued for a server that was reached and left", n)
+		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if len(d.msgs) == 0 {
