@@ -62,6 +62,11 @@ type Runner struct {
 	// ConnMgrProcesses is our extension: how many connection-manager
 	// processes share the client ports with SO_REUSEPORT (default 1).
 	ConnMgrProcesses int
+	// ClientHeaderTimeout is our extension (client_header_timeout,
+	// seconds, 0: off): how long a client has to send a request head
+	// before our connection manager closes it (condure has no such
+	// limit). -1 when not set: the connection manager's default.
+	ClientHeaderTimeout int
 	// CondureBin is the connection manager executable: [runner]
 	// connmgr_bin (our alias) or condure_bin.
 	CondureBin  string

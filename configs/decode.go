@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -66,6 +67,10 @@ func decodeRunner(c *Config, d *decoder, opts Options) {
 	r.ClientMaxConn = d.int("runner", "client_maxconn", 50000)
 	r.AllowCompression = d.boolean("runner", "allow_compression", false)
 	r.ConnMgrProcesses = d.int("runner", "connmgr_processes", 1)
+	r.ClientHeaderTimeout = d.int("runner", "client_header_timeout", -1)
+	if r.ClientHeaderTimeout < -1 || r.ClientHeaderTimeout == -1 && d.isSet("runner", "client_header_timeout") {
+		d.failKey("runner", "client_header_timeout", strconv.Itoa(r.ClientHeaderTimeout), "must be 0 (off) or more seconds")
+	}
 	r.CondureBin = d.str("runner", "condure_bin", "condure")
 	if v := d.str("runner", "connmgr_bin", ""); v != "" {
 		r.CondureBin = v

@@ -244,6 +244,12 @@ func (d *decoder) boolean(section, key string, def bool) bool {
 
 // int parses a decimal integer. An empty value means the default. Qt would
 // turn garbage into 0; we report it instead.
+// isSet says whether section has a non-empty key.
+func (d *decoder) isSet(section, key string) bool {
+	v, ok := d.s.Get(section, key)
+	return ok && strings.TrimSpace(v) != ""
+}
+
 func (d *decoder) int(section, key string, def int) int {
 	v, ok := d.s.Get(section, key)
 	if !ok || strings.TrimSpace(v) == "" {

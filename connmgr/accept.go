@@ -102,7 +102,7 @@ func (s *Server) acceptLoop(a *acceptor) {
 			unix.Close(nfd)
 			continue
 		}
-		c.touch()
+		c.waitHead()
 		// The request is often there already: read it now rather than
 		// after a round through the epoll set.
 		c.post(event{kind: evIO, mask: unix.EPOLLIN}, nil)

@@ -20,6 +20,7 @@ func Command() *cobra.Command {
 		cfg                   Config
 		listens               []string
 		logLevel, streamTO    int
+		headerTO              int
 		ipcMode               string
 		ignoredInt            int
 		ignoredStr            string
@@ -43,6 +44,7 @@ func Command() *cobra.Command {
 	f.IntVar(&cfg.BufferSize, "buffer-size", DefaultBufferSize, "Connection buffer size (and initial zhttp credits)")
 	f.IntVar(&cfg.MaxConn, "stream-maxconn", DefaultMaxConn, "Maximum concurrent connections in stream mode")
 	f.IntVar(&streamTO, "stream-timeout", int(DefaultStreamTimeout/time.Second), "Client timeout in stream mode (seconds)")
+	f.IntVar(&headerTO, "header-timeout", int(DefaultHeaderTimeout/time.Second), "Time a client has to send a request head, from connect or from the head's first byte (seconds, 0: none; not in condure)")
 	f.StringVar(&ipcMode, "ipc-file-mode", "", "Permissions for ZeroMQ IPC binds (octal)")
 	// condure flags without effect here.
 	f.IntVar(&ignoredInt, "workers", 2, "Ignored (condure compatibility)")
@@ -80,6 +82,10 @@ func Command() *cobra.Command {
 			cfg.Listen = append(cfg.Listen, ls)
 		}
 		cfg.StreamTimeout = time.Duration(streamTO) * time.Second
+		cfg.HeaderTimeout = time.Duration(headerTO) * time.Second
+		if headerTO <= 0 {
+			cfg.HeaderTimeout = -1 // off
+		}
 		if ipcMode != "" {
 			m, err := strconv.ParseUint(ipcMode, 8, 32)
 			if err != nil {

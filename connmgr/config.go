@@ -74,6 +74,12 @@ type Config struct {
 	// StreamTimeout (--stream-timeout) bounds client inactivity: an idle
 	// keep-alive connection, a stalled head or body read, a blocked write.
 	StreamTimeout time.Duration
+	// HeaderTimeout (--header-timeout, ours: condure has none) bounds the
+	// time a request head may take: from accept for a new connection, from
+	// its first byte for a later request on a keep-alive connection. A
+	// client that never finishes its head (slowloris) is closed then
+	// instead of holding its connection for StreamTimeout. Negative: off.
+	HeaderTimeout time.Duration
 	IPCFileMode   uint32 // --ipc-file-mode
 
 	// KeepAlive is the zhttp keep-alive interval (45 s), SessionTimeout
@@ -90,6 +96,7 @@ const (
 	DefaultBufferSize    = 8192
 	DefaultMaxConn       = 10000
 	DefaultStreamTimeout = 1800 * time.Second
+	DefaultHeaderTimeout = 30 * time.Second
 )
 
 func (c *Config) setDefaults() {
@@ -104,6 +111,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StreamTimeout == 0 {
 		c.StreamTimeout = DefaultStreamTimeout
+	}
+	if c.HeaderTimeout == 0 {
+		c.HeaderTimeout = DefaultHeaderTimeout
 	}
 	if c.KeepAlive == 0 {
 		c.KeepAlive = 45 * time.Second

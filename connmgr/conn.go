@@ -51,6 +51,10 @@ type conn struct {
 	rdPending bool
 	lingering bool // closing once out is written
 	closed    bool
+	// headBy (unix ns, 0: none) is when the request head awaited must be
+	// in (cfg.HeaderTimeout), set when the connection was accepted or the
+	// next head began; more bytes of the head do not move it.
+	headBy int64
 }
 
 type evKind uint8
@@ -60,6 +64,7 @@ const (
 	evPacket                     // a server packet for session ss
 	evExpire                     // the server of ss has been silent too long
 	evTimeout                    // client inactivity (deadline) passed
+	evPeerGone                   // a packet of ss to server d.p.From was dropped: unreachable
 	evShutdown                   // Run is stopping
 )
 
@@ -159,8 +164,16 @@ func (c *conn) handle(ev *event) {
 			c.s.log.Debug().Str("id", ev.ss.id).Msg("session timed out")
 			c.close()
 		}
+	case evPeerGone:
+		if c.x != nil && c.x.ss == ev.ss {
+			c.outcome(c.x.peerGone(ev.d.p.From))
+		}
 	case evTimeout:
 		if d := c.sl.deadline.Load(); d != 0 && d <= time.Now().UnixNano() {
+			if c.x == nil && c.headBy != 0 && c.headBy <= time.Now().UnixNano() && !c.lingering {
+				c.headTimedOut()
+				return
+			}
 			if c.x != nil {
 				c.s.log.Debug().Str("id", c.x.ss.id).Msg("client timed out")
 				c.x.cancel()
@@ -257,6 +270,10 @@ func (c *conn) rearm() {
 // touch keeps the inactivity deadline: it runs while the connection
 // waits for a request or for the client to take output.
 func (c *conn) touch() {
+	if c.headBy != 0 && c.x == nil && !c.lingering {
+		c.headDeadline()
+		return
+	}
 	if c.s.cfg.StreamTimeout <= 0 || c.x != nil && len(c.out) == 0 {
 		c.sl.deadline.Store(0)
 		return
@@ -281,7 +298,7 @@ func (c *conn) onReadable() {
 		return
 	}
 	if c.x == nil {
-		c.touch()
+		c.waitHead()
 	}
 	c.advance()
 }
@@ -301,6 +318,7 @@ func (c *conn) advance() {
 		req, n, err := http1.ParseRequest(c.data, c.s.lim)
 		if err == http1.ErrIncomplete {
 			if len(c.data) < len(*c.buf) {
+				c.waitHead() // a pipelined head may have come in part
 				return
 			}
 			err = http1.ErrHeadTooLarge

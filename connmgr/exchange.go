@@ -54,6 +54,7 @@ func (c *conn) startExchange(req *http1.Request) {
 		grant: int64(s.cfg.BufferSize), minor: req.Minor, expect100: req.Expect100}
 	x.bodySent = !req.HasBody()
 	c.x = x
+	c.headBy = 0
 	c.touch()
 	s.register(x.ss)
 	first := &zhttp.Packet{From: s.cfg.ID, ID: x.ss.id, Seq: 0, HasSeq: true, Ext: ourExt,

@@ -1,12 +1,18 @@
 package connmgr
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
 
@@ -73,11 +79,11 @@ func TestRouterSendsDirectly(t *testing.T) {
 	deadline := time.Now().Add(3 * time.Second)
 	for {
 		rg.r.send("srv", []byte("probe"))
-		if len(rg.r.q) == 0 {
+		if rg.r.queued == 0 {
 			break
 		}
 		// Not attached yet: the probe is queued; without run it stays.
-		rg.r.q = nil
+		rg.r.peers, rg.r.waiting, rg.r.queued = map[string]*peer{}, nil, 0
 		if time.Now().After(deadline) {
 			t.Fatal("server never became reachable")
 		}
@@ -87,11 +93,12 @@ func TestRouterSendsDirectly(t *testing.T) {
 	rg.r.send("srv", []byte("a"))
 	rg.r.send("srv", []byte("b"))
 	rg.expect(s, "a", "b")
-	check(t, "queued", len(rg.r.q), 0)
+	check(t, "queued", rg.r.queued, 0)
 }
 
 // After a handoff the new owner may still be connecting: its packets wait
-// (retried) until it is, and later packets, to anyone, stay behind them.
+// (retried), in order, until it is; packets to a server that is connected
+// go meanwhile, not behind them.
 func TestRouterWaitsForConnectingServer(t *testing.T) {
 	t.Parallel()
 	rg := newRouterRig(t, true)
@@ -100,32 +107,125 @@ func TestRouterWaitsForConnectingServer(t *testing.T) {
 	rg.r.send("new", []byte("n1"))
 	rg.r.send("new", []byte("n2"))
 	rg.r.send("old", []byte("o1"))
-	if msg, err := recvWithin(old, 100*time.Millisecond); err == nil {
-		t.Fatalf("%q overtook packets waiting for the new server", msg)
-	}
+	rg.expect(old, "o1")
 	nw := rg.server("new")
 	rg.expect(nw, "n1", "n2")
-	rg.expect(old, "o1")
 	rg.r.send("new", []byte("n3"))
 	rg.expect(nw, "n3")
 }
 
-// A server that never connects costs its packets after the retry time;
-// what follows goes out after them.
-func TestRouterDropsUnreachableAfterRetry(t *testing.T) {
+// dropRecorder collects what the router drops (its onDrop).
+type dropRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (d *dropRecorder) onDrop(to string, msg []byte) {
+	d.mu.Lock()
+	d.msgs = append(d.msgs, to+":"+string(msg))
+	d.mu.Unlock()
+}
+
+func (d *dropRecorder) waitDropped(t *testing.T, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d.mu.Lock()
+		got := strings.Join(d.msgs, ",")
+		d.mu.Unlock()
+		if got == strings.Join(want, ",") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dropped %q, want %q", got, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A server that never connects costs its packets after the retry time
+// (they are dropped, and handed to onDrop); a server that is connected
+// meanwhile is not held up by them.
+func TestRouterDropsNeverConnectedAfterRetry(t *testing.T) {
 	t.Parallel()
 	rg := newRouterRig(t, true)
+	var d dropRecorder
+	rg.r.mu.Lock()
+	rg.r.onDrop = d.onDrop
+	rg.r.mu.Unlock()
 	srv := rg.server("srv")
 	waitReachable(t, rg, srv, "srv")
 	start := time.Now()
-	rg.r.send("gone", []byte("lost"))
+	rg.r.send("never", []byte("lost1"))
+	rg.r.send("never", []byte("lost2"))
 	rg.r.send("srv", []byte("after"))
 	rg.expect(srv, "after")
-	if d := time.Since(start); d < unreachableFor-50*time.Millisecond {
-		t.Fatalf("packet behind an unreachable one went after %v (retry time %v)", d, unreachableFor)
+	d.waitDropped(t, "never:lost1", "never:lost2")
+	if el := time.Since(start); el < unreachableFor-50*time.Millisecond {
+		t.Fatalf("packets to a connecting server dropped after %v (retry time %v)", el, unreachableFor)
 	}
-	rg.r.send("srv", []byte("direct"))
-	rg.expect(srv, "direct")
+	// Waited for in vain once: the next packet to it is dropped at once.
+	rg.r.send("never", []byte("lost3"))
+	d.waitDropped(t, "never:lost1", "never:lost2", "never:lost3")
+	check(t, "queued", queued(rg.r), 0)
+}
+
+// A server that was reached and then left (a restarted handler or proxy)
+// loses its packets at once, each handed to onDrop, and nothing waits
+// behind them; a server that comes back with the same identity gets
+// packets again.
+func TestRouterDropsGoneServerAtOnce(t *testing.T) {
+	t.Parallel()
+	rg := newRouterRig(t, true)
+	var d dropRecorder
+	rg.r.mu.Lock()
+	rg.r.onDrop = d.onDrop
+	rg.r.mu.Unlock()
+	live := rg.server("live")
+	waitReachable(t, rg, live, "live")
+	gone := rg.server("gone")
+	waitReachable(t, rg, gone, "gone")
+	gone.Close()
+	// The ROUTER notices the pipe closing shortly: until then packets to
+	// it still go (into the closed pipe, lost, as with any peer that dies).
+	testwait.For(t, 5*time.Second, func() error {
+		rg.r.send("gone", []byte("x"))
+		// A server reached before is never waited for: its packets go
+		// (into the closing pipe, lost) or are dropped, never queued.
+		if n := queued(rg.r); n != 0 {
+			t.Fatalf("%d packets queued for a server that was reached and left", n)
+		}
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if len(d.msgs) == 0 {
+			return errors.New("packets to the closed server still go")
+		}
+		return nil
+	})
+	for range 100 {
+		rg.r.send("gone", []byte("g"))
+	}
+	rg.r.send("live", []byte("l"))
+	rg.expect(live, "l")
+	check(t, "queued", queued(rg.r), 0)
+	testwait.For(t, 5*time.Second, func() error {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if n := strings.Count(strings.Join(d.msgs, ","), "gone:g"); n != 100 {
+			return fmt.Errorf("%d of 100 packets to the gone server dropped", n)
+		}
+		return nil
+	})
+	back := rg.server("gone")
+	waitReachable(t, rg, back, "gone")
+	rg.r.send("gone", []byte("again"))
+	rg.expect(back, "again")
+}
+
+func queued(r *router) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.queued
 }
 
 // waitReachable probes id until a probe arrives (one sent before the
@@ -140,4 +240,35 @@ func waitReachable(t *testing.T, rg *routerRig, s *zmq.Socket, id string) {
 		}
 	}
 	t.Fatalf("%s never became reachable", id)
+}
+
+// Drops are warned about once per server per dropLogEvery, with the count
+// since the last warning; a count within the interval waits for it.
+func TestRouterDropWarningRateLimited(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	r := newRouter(nil, zerolog.New(&buf))
+	lines := func() []string { return strings.Split(strings.TrimSpace(buf.String()), "\n") }
+	t0 := time.Now()
+	for range 3 {
+		r.drop(r.peer("a"), []byte("x"), true)
+	}
+	r.drop(r.peer("b"), []byte("x"), true)
+	if pending := r.logDrops(t0); pending {
+		t.Fatal("nothing should wait after the first warnings")
+	}
+	check(t, "warnings", len(lines()), 2)
+	for range 2 {
+		r.drop(r.peer("a"), []byte("x"), true)
+	}
+	if pending := r.logDrops(t0.Add(time.Second)); !pending {
+		t.Fatal("a count within the interval should wait")
+	}
+	check(t, "warnings within the interval", len(lines()), 2)
+	r.logDrops(t0.Add(dropLogEvery))
+	l := lines()
+	check(t, "warnings after the interval", len(l), 3)
+	if !strings.Contains(l[2], `"level":"warn"`) || !strings.Contains(l[2], `"to":"a"`) || !strings.Contains(l[2], `"packets":2`) {
+		t.Fatalf("warning %s", l[2])
+	}
 }

@@ -205,6 +205,7 @@ func (s *Server) Run(ctx context.Context) error {
 	zctx, zcancel := context.WithCancel(context.Background())
 	run(&wg, func() { s.push.Run(zctx) })
 	s.router = newRouter(router, s.log)
+	s.router.onDrop = s.packetDropped
 	run(&wg, func() { s.router.run(zctx) })
 	for w := range s.workers {
 		run(&wg, func() { s.worker(w) })

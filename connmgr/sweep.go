@@ -26,6 +26,7 @@ func (s *Server) sweepLoop(ctx context.Context) {
 			return
 		case now := <-t.C:
 			s.sweep(now, &sw)
+			s.router.reap()
 		}
 	}
 }

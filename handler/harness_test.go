@@ -11,26 +11,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/handoff"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
-
-// waitFor polls cond until it returns nil or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", d, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // handlerCfg is a handler configuration on ipc:// paths under dir; the
 // test binds the connection manager's and the proxy's ends.
@@ -120,7 +105,7 @@ func newConnMgr(t *testing.T, cfg *configs.Config, sender string) *connMgr {
 func (c *connMgr) send(t *testing.T, p *zhttp.Packet) {
 	t.Helper()
 	msg := p.AppendMessage(nil)
-	waitFor(t, 5*time.Second, func() error { return c.router.Send([]byte("h-test"), nil, msg) })
+	testwait.For(t, 5*time.Second, func() error { return c.router.Send([]byte("h-test"), nil, msg) })
 }
 
 // close closes both sockets; call it from the goroutine that used them last.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
@@ -68,7 +69,7 @@ func TestOversizePullMessageIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The hold is in place once a first publish reaches it.
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if err := push.Send(item("ready\n")); err != nil {
 			return err
 		}
@@ -86,7 +87,7 @@ func TestOversizePullMessageIsRefused(t *testing.T) {
 	// reconnects: a publish sent just after may go down with it, so send
 	// until one arrives.
 	n := 0
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		n++
 		content := fmt.Sprintf("after %d\n", n)
 		if err := push.Send(item(content)); err != nil {

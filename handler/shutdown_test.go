@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	ts "github.com/pushpin-go/pushpin/proto/tnetstring"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
@@ -47,7 +48,7 @@ func shutdownWhileInputsPost(t *testing.T) {
 	if err := push.Send(holdAccept("elsewhere", "flood", 1<<40, sessionIDs("f", 63)...).AppendMessage(nil)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if pub.subs.Load() == 0 {
 			return fmt.Errorf("the handler's SUB has not subscribed to the flood channel")
 		}
@@ -92,7 +93,7 @@ func shutdownWhileInputsPost(t *testing.T) {
 	flood(dealer, nil, req)
 
 	pub.flooding.Store(true)
-	waitFor(t, 30*time.Second, func() error {
+	testwait.For(t, 30*time.Second, func() error {
 		if n := delivered.Load(); n < 500 {
 			return fmt.Errorf("%d flood publishes delivered", n)
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
@@ -101,7 +102,7 @@ func TestMassUnsubscribeWhileSubPublishesArrive(t *testing.T) {
 	if err := push.Send(holdAccept("elsewhere", "flood", 1<<40, sessionIDs("f", 63)...).AppendMessage(nil)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, func() error {
+	testwait.For(t, 30*time.Second, func() error {
 		if n := pub.subs.Load(); n < channels+1 {
 			return fmt.Errorf("publisher saw %d subscriptions, want %d", n, channels+1)
 		}
@@ -115,7 +116,7 @@ func TestMassUnsubscribeWhileSubPublishesArrive(t *testing.T) {
 	defer func() { close(stopCount); <-counted; cm.close() }()
 
 	pub.flooding.Store(true)
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if n := delivered.Load(); n < 2000 {
 			return fmt.Errorf("%d flood publishes delivered", n)
 		}
@@ -126,7 +127,7 @@ func TestMassUnsubscribeWhileSubPublishesArrive(t *testing.T) {
 		cancel.IDs = append(cancel.IDs, zhttp.IDSeq{ID: id, Seq: 1})
 	}
 	cm.send(t, &cancel)
-	waitFor(t, 30*time.Second, func() error {
+	testwait.For(t, 30*time.Second, func() error {
 		if n := pub.unsubs.Load(); n < channels {
 			return fmt.Errorf("publisher saw %d unsubscriptions of %d while flooding (%d sent, %d delivered)", n, channels, pub.sent.Load(), delivered.Load())
 		}
@@ -137,7 +138,7 @@ func TestMassUnsubscribeWhileSubPublishesArrive(t *testing.T) {
 	// Still serving: the flood drains and its hold gets what follows.
 	before := delivered.Load()
 	pub.flooding.Store(true)
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if delivered.Load() == before {
 			return fmt.Errorf("no publish delivered after the mass unsubscribe")
 		}

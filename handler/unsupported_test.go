@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // syncBuffer is a log sink safe for the handler's goroutines.
@@ -71,7 +72,7 @@ func TestStartupWarnsSettingsNotActedOn(t *testing.T) {
 
 	var buf syncBuffer
 	r := startHandler(t, cfg, zerolog.New(&buf))
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if !strings.Contains(buf.String(), `"message":"started"`) {
 			return errors.New("handler not started")
 		}

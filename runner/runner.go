@@ -91,6 +91,12 @@ func (r *Runner) Warnings() []string {
 			}
 		}
 	}
+	for _, s := range r.services {
+		if s.Kind == configs.ServiceConnMgr && c.Runner.ClientHeaderTimeout >= 0 && filepath.Base(s.Path) != ProgConnMgr {
+			w = append(w, fmt.Sprintf("client_header_timeout=%d is not applied: it needs %s, and the connection manager is %s", c.Runner.ClientHeaderTimeout, ProgConnMgr, s.Path))
+			break
+		}
+	}
 	return w
 }
 

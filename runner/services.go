@@ -209,6 +209,10 @@ func (p Plan) connMgr(c *configs.Config, path string, n int) Service {
 	if r.AllowCompression {
 		args = append(args, "--compression")
 	}
+	if r.ClientHeaderTimeout >= 0 && filepath.Base(path) == ProgConnMgr {
+		// Ours only: condure has no such flag (Warnings says so).
+		args = append(args, "--header-timeout="+strconv.Itoa(r.ClientHeaderTimeout))
+	}
 	if len(r.HTTPSPorts) > 0 {
 		args = append(args, "--tls-identities-dir="+r.CertsDir)
 	}

@@ -264,3 +264,47 @@ func TestWarningsSettingsNotActedOn(t *testing.T) {
 		t.Errorf("warnings %q with condure_bin, want none", w)
 	}
 }
+
+// client_header_timeout (ours) reaches our connection manager as
+// --header-timeout; the real condure has no such flag, so it is not given
+// one and the runner warns that the setting is not applied.
+func TestCommandLinesHeaderTimeout(t *testing.T) {
+	t.Parallel()
+	bins := binDir(t, "exit 0")
+	c := loadConf(t, t.TempDir(), "services=condure,pushpin-proxy\nhttp_port=7999\nclient_header_timeout=5\n", configs.Options{})
+	svcs, err := Plan{ConfigFile: c.File, ExeDir: bins}.Services(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(svcs[0].Args, "--header-timeout=5") {
+		t.Errorf("our connection manager's args %q lack --header-timeout=5", svcs[0].Args)
+	}
+	if w := (&Runner{cfg: c, services: svcs}).Warnings(); len(w) != 0 {
+		t.Errorf("warnings %q, want none", w)
+	}
+	condure := fakeBin(t, t.TempDir(), "condure", "exit 0")
+	c2 := loadConf(t, t.TempDir(), "services=condure,pushpin-proxy\nhttp_port=7999\nclient_header_timeout=5\ncondure_bin="+condure+"\n", configs.Options{})
+	svcs2, err := Plan{ConfigFile: c2.File, ExeDir: bins}.Services(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range svcs2[0].Args {
+		if strings.HasPrefix(a, "--header-timeout") {
+			t.Errorf("condure given %s", a)
+		}
+	}
+	if w := (&Runner{cfg: c2, services: svcs2}).Warnings(); len(w) != 1 || !strings.Contains(w[0], "client_header_timeout") {
+		t.Errorf("warnings %q, want one about client_header_timeout", w)
+	}
+	// Not set: nothing passed, the connection manager's default applies.
+	c3 := loadConf(t, t.TempDir(), "services=condure,pushpin-proxy\nhttp_port=7999\n", configs.Options{})
+	svcs3, err := Plan{ConfigFile: c3.File, ExeDir: bins}.Services(c3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range svcs3[0].Args {
+		if strings.HasPrefix(a, "--header-timeout") {
+			t.Errorf("unset client_header_timeout gave %s", a)
+		}
+	}
+}

@@ -379,6 +379,17 @@ func (s *Socket) Wake() {
 	_ = s.f.SetReadDeadline(time.Unix(1, 0))
 }
 
+// Reap lets libzmq handle the socket's pending commands, as any receive
+// does. A socket that is only ever sent on (connmgr's ROUTER) needs it: the
+// pipe of a peer that left is released only once the socket reads the
+// pipe's end, so without it every peer that ever left stays allocated, and
+// one reconnecting with the same identity is refused as a duplicate.
+func (s *Socket) Reap() {
+	if s.s != nil {
+		_ = s.s.Events()
+	}
+}
+
 // Close destroys the socket. Pending outgoing messages are dropped after
 // the linger period.
 func (s *Socket) Close() {

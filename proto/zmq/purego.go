@@ -102,6 +102,9 @@ func (s *Socket) Connect(spec string) error {
 	return nil
 }
 
+// Reap is a no-op here: go-zeromq releases a peer's connection itself.
+func (s *Socket) Reap() {}
+
 // Subscribe adds a SUB prefix.
 func (s *Socket) Subscribe(prefix string) { _ = s.s.SetOption(zmq4.OptionSubscribe, prefix) }
 

@@ -3,13 +3,9 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,70 +23,6 @@ func countLabelled(out, label, suffix string) int {
 		}
 	}
 	return n
-}
-
-// proxiedLoad keeps GETting /plain through the stack from a few clients
-// until stopped, counting successes and keeping the first failures.
-type proxiedLoad struct {
-	ok   atomic.Int64
-	mu   sync.Mutex
-	errs []string
-	stop chan struct{}
-	wg   sync.WaitGroup
-}
-
-func startProxiedLoad(s *stack, clients int) *proxiedLoad {
-	l := &proxiedLoad{stop: make(chan struct{})}
-	for range clients {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
-			defer c.CloseIdleConnections()
-			for {
-				select {
-				case <-l.stop:
-					return
-				default:
-				}
-				if err := l.one(c, s.url("/plain")); err != nil {
-					l.mu.Lock()
-					if len(l.errs) < 10 {
-						l.errs = append(l.errs, err.Error())
-					}
-					l.mu.Unlock()
-					continue
-				}
-				l.ok.Add(1)
-			}
-		}()
-	}
-	return l
-}
-
-func (l *proxiedLoad) one(c *http.Client, url string) error {
-	resp, err := c.Get(url)
-	if err != nil {
-		return err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return fmt.Errorf("reading body: %w", err)
-	}
-	if resp.StatusCode != 200 || !strings.HasPrefix(string(body), "plain response") {
-		return fmt.Errorf("status %d, body %q", resp.StatusCode, body)
-	}
-	return nil
-}
-
-// finish stops the load and returns the failures seen.
-func (l *proxiedLoad) finish() []string {
-	close(l.stop)
-	l.wg.Wait()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.errs
 }
 
 // SIGHUP is Pushpin's reload and log-rotate signal (what logrotate sends);
@@ -113,10 +45,10 @@ func TestRunnerHangupKeepsEverythingServing(t *testing.T) {
 	for i := range streams {
 		streams[i] = openStreamExpect(t, s.Client, s.url("/stream?ch=hup"), "stream open\n")
 	}
-	load := startProxiedLoad(s, 4)
+	load := startProxiedLoad(t, s, 4, 10*time.Second)
 	defer func() {
-		if errs := load.finish(); len(errs) > 0 {
-			t.Errorf("proxied requests failed around the HUPs: %q", errs)
+		if _, failed, _ := load.stop(); failed > 0 {
+			t.Errorf("%d proxied requests failed around the HUPs (first: %v)", failed, load.firstErr)
 		}
 	}()
 
