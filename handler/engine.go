@@ -59,6 +59,10 @@ type engine struct {
 	batches  map[string]*senderBatch // publish scratch: shared-packet ids per connection manager
 	inBatch  []*senderBatch          // the batches the current publish added to
 	hub      map[string]map[*session]struct{}
+
+	maxQueue int64  // stream_max_queue_size; 0: DefaultStreamQueueSize
+	scratch  []byte // flush: queued chunks joined into one packet body
+	backlog  backlogStats
 }
 
 func newEngine(id string, log zerolog.Logger, send func([]byte), subs chan<- subChange, maxChans int) *engine {
@@ -86,6 +90,7 @@ func (e *engine) run(done <-chan struct{}) {
 			fn()
 		case now := <-tick.C:
 			e.maintain(now)
+			e.reportBacklog(now)
 		}
 	}
 }
@@ -174,36 +179,6 @@ func (e *engine) startResponse(s *session, r grip.Response, final bool) {
 	}
 }
 
-// flush sends pending body within credits.
-func (e *engine) flush(s *session) {
-	for len(s.pending) > 0 {
-		c := &s.pending[0]
-		if len(c.body) > 0 && s.credits <= 0 {
-			return
-		}
-		n := min(int64(len(c.body)), s.credits)
-		part, rest := c.body[:n], c.body[n:]
-		final := c.final && len(rest) == 0
-		p := s.packet(e.id)
-		p.Body, p.More = part, !final
-		if p.Body == nil {
-			p.Body = []byte{}
-		}
-		e.emit(s, &p)
-		s.credits -= n
-		s.lastData = time.Now()
-		if len(rest) > 0 {
-			c.body = rest
-			continue
-		}
-		s.pending = s.pending[1:]
-		if final {
-			e.end(s)
-			return
-		}
-	}
-}
-
 // fail answers a session that cannot be held with Pushpin's 502.
 func (e *engine) fail(s *session) {
 	s.hold = grip.HoldNone
@@ -283,12 +258,9 @@ func (e *engine) publish(it *publish.Item) {
 					s.lastOut, s.lastData = now, now
 					continue
 				}
-				if len(s.pending) >= maxQueued {
-					e.log.Warn().Str("id", s.id).Str("channel", it.Channel).Msg("stream queue full, dropping publish")
-					continue
+				if e.enqueue(s, hs.Content, it.Channel) {
+					e.flush(s)
 				}
-				s.pending = append(s.pending, chunk{body: hs.Content})
-				e.flush(s)
 			case publish.ActionClose:
 				s.done = true
 				s.pending = append(s.pending, chunk{final: true})
@@ -384,8 +356,9 @@ func (e *engine) gripKeepAlive(s *session, now time.Time) {
 	if !ok || now.Before(due) {
 		return
 	}
-	if len(s.pending) < maxQueued {
-		s.pending = append(s.pending, chunk{body: s.ka.Data})
+	if cost := int64(len(s.ka.Data)) + chunkOverhead; s.queued+cost <= e.queueLimit() {
+		s.pending = append(s.pending, chunk{body: s.ka.Data, cost: int32(cost)})
+		s.queued += cost
 		e.flush(s)
 	}
 	s.lastKA, s.lastData = now, now

@@ -154,6 +154,7 @@ func (h *Handler) Run(ctx context.Context) error {
 		subCh = make(chan subChange, 4096)
 	}
 	h.eng = newEngine(h.id, h.log, func(f []byte) { pubSender.Send(f) }, subCh, h.cfg.Handler.ConnectionSubscriptionMax)
+	h.eng.maxQueue = int64(hc.StreamMaxQueueSize)
 	var wg sync.WaitGroup
 	goRun := func(fn func()) {
 		wg.Add(1)

@@ -9,14 +9,12 @@ import (
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
 
-// maxQueued is how many publishes a stream hold keeps while its client has
-// no credits; more are dropped (Pushpin's limit).
-const maxQueued = 100
-
 // chunk is response body waiting for credits.
 type chunk struct {
-	body  []byte
-	final bool // the response ends after this body
+	body    []byte
+	cost    int32 // charged against the queue bound (enqueue); 0 if not
+	final   bool  // the response ends after this body
+	partial bool  // the front of body has been sent
 }
 
 // sessionKey identifies a session: ids are unique per connection manager.
@@ -43,6 +41,7 @@ type session struct {
 	ka       *grip.KeepAlive
 
 	pending []chunk // stream body waiting for credits, in order
+	queued  int64   // sum of pending's costs (the queue bound's measure)
 	done    bool    // final packet queued or sent; no more publishes
 
 	lastIn, lastOut time.Time
