@@ -7,7 +7,7 @@ PKGS    := ./...
 FUZZTIME ?= 30s
 CONFIG  ?= configs/pushpin.conf
 
-.PHONY: all deps deps-pushpin build run test test-unit test-e2e fuzz bench bench-full bench-go vet fmt clean
+.PHONY: all deps deps-pushpin build run test test-unit test-e2e fuzz bench bench-full bench-go vet lint fmt clean
 
 all: build
 
@@ -28,8 +28,19 @@ vet:
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 
+# golangci-lint (.golangci.yml), pinned here and installed into bin/tools;
+# reinstalled when the pin or the Go toolchain changes (a linter built with
+# an older Go refuses a newer go.mod).
+LINT_VERSION := v2.15.0
+LINT := $(BIN)/tools/golangci-lint
+lint: deps
+	@$(LINT) version 2>/dev/null | grep -q "version $(LINT_VERSION:v%=%) built with $$($(GO) env GOVERSION) " || \
+	  { echo "installing golangci-lint $(LINT_VERSION) into $(BIN)/tools"; \
+	    GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(LINT_VERSION); }
+	$(LINT) run $(PKGS)
+
 # Unit tests (with fuzz seed corpora) and the e2e tests against bin/, all with -race.
-test: deps-pushpin build vet
+test: deps-pushpin build vet lint
 	E2E_NO_BUILD=1 $(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 test-unit: deps

@@ -233,6 +233,7 @@ func TestIDOption(t *testing.T) {
 
 func TestBoolAndIntRules(t *testing.T) {
 	t.Parallel()
+	//nolint:gocritic // mapKey: " false " is the case that surrounding spaces are ignored
 	for v, want := range map[string]bool{"": false, "0": false, "false": false, "FALSE": false, " false ": false,
 		"1": true, "true": true, "yes": true, "no": true, "off": true} {
 		if ParseBool(v) != want {
@@ -370,7 +371,9 @@ func TestFindConfigFileOrder(t *testing.T) {
 	order := []string{"examples/config/pushpin.conf", "pushpin.conf", "config/pushpin.conf", "configs/pushpin.conf"}
 	for _, rel := range order {
 		full := filepath.Join(dir, rel)
-		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(full, []byte(minimal), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -96,10 +96,10 @@ func decodeProxy(c *Config, d *decoder) {
 	p.Debug = d.boolean("proxy", "debug", false)
 	p.AutoCrossOrigin = d.boolean("proxy", "auto_cross_origin", false)
 	p.AcceptXForwardedProtocol = d.boolean("proxy", "accept_x_forwarded_protocol", false)
-	switch v := strings.TrimSpace(d.str("proxy", "set_x_forwarded_protocol", "")); {
-	case v == "proto-only":
+	switch strings.TrimSpace(d.str("proxy", "set_x_forwarded_protocol", "")) {
+	case "proto-only":
 		p.SetXForwardedProtocol = XFPProtoOnly
-	case v == "true":
+	case "true":
 		p.SetXForwardedProtocol = XFPBoth
 	default: // Pushpin compares with "true" and "proto-only" only
 		p.SetXForwardedProtocol = XFPNone

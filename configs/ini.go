@@ -286,9 +286,10 @@ func unescapeINIValue(s string, split bool) (str string, list []string, isList b
 			}
 			e := s[i]
 			i++
-			if r, ok := iniEscapes[e]; ok {
+			switch r, ok := iniEscapes[e]; {
+			case ok:
 				cur.WriteByte(r)
-			} else if e == 'x' {
+			case e == 'x':
 				v, n := 0, 0
 				for i < len(s) && isHex(s[i:i+1]) {
 					v = (v*16 + hexVal(s[i:i+1])) & 0xffff
@@ -298,14 +299,14 @@ func unescapeINIValue(s string, split bool) (str string, list []string, isList b
 				if n > 0 {
 					writeUnit(&cur, v)
 				}
-			} else if e >= '0' && e <= '7' {
+			case e >= '0' && e <= '7':
 				v := int(e - '0')
 				for i < len(s) && s[i] >= '0' && s[i] <= '7' {
 					v = (v*8 + int(s[i]-'0')) & 0xffff
 					i++
 				}
 				writeUnit(&cur, v)
-			} else if e == '\n' || e == '\r' {
+			case e == '\n' || e == '\r':
 				if i < len(s) && (s[i] == '\n' || s[i] == '\r') && s[i] != e {
 					i++
 				}

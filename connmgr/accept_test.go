@@ -8,6 +8,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
+
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // Accepted connections are bare descriptors: they must still have
@@ -24,7 +26,7 @@ func TestAcceptedConnNoDelay(t *testing.T) {
 	defer func() { cancel(); must(t, <-done) }()
 	<-s.Ready()
 	dial(t, s.Addrs()[0].String())
-	waitUntil(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		conns := s.allConns()
 		if len(conns) != 1 {
 			return fmt.Errorf("%d connections", len(conns))

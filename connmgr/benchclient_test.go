@@ -96,13 +96,15 @@ func benchClientMain(spec string) error {
 		for total >= next {
 			if !ready {
 				ready = true
-				out.WriteString("ready\n")
+				_, _ = out.WriteString("ready\n") // a bufio error is sticky: Flush reports it
 			} else {
-				out.WriteString("msg\n")
+				_, _ = out.WriteString("msg\n")
 			}
 			next += int64(n * msg)
 		}
-		out.Flush()
+		if err := out.Flush(); err != nil {
+			return err
+		}
 	}
 }
 

@@ -52,9 +52,9 @@ func loadMain(spec string) error {
 	if mode == "held" {
 		op = heldOp
 	}
-	out := bufio.NewWriter(os.Stdout)
-	out.WriteString("ready\n")
-	out.Flush()
+	if _, err := os.Stdout.WriteString("ready\n"); err != nil {
+		return err
+	}
 	in := bufio.NewScanner(os.Stdin)
 	conns := make([]*loadConn, conc)
 	for in.Scan() {
@@ -84,8 +84,9 @@ func loadMain(spec string) error {
 			return err
 		default:
 		}
-		out.WriteString("done\n")
-		out.Flush()
+		if _, err := os.Stdout.WriteString("done\n"); err != nil {
+			return err
+		}
 	}
 	return in.Err()
 }

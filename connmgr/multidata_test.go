@@ -302,11 +302,11 @@ func TestMultiDataTooFewCredits(t *testing.T) {
 	got := map[string]int64{}
 	for !cancelled || len(got) < len(hs) {
 		q := f.later()
-		switch {
-		case q.Type == zhttp.Cancel:
+		switch q.Type {
+		case zhttp.Cancel:
 			check(t, "cancel", q.ID, stuck)
 			cancelled = true
-		case q.Type == zhttp.Credit:
+		case zhttp.Credit:
 			for _, x := range q.IDs {
 				got[x.ID] += q.Credits
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
@@ -65,7 +66,9 @@ func (c rawClient) request(t *testing.T, f *fakeServer, body string) {
 			if os.Getenv("CONNMGR_DEBUG") != "" {
 				buf := make([]byte, 1<<22)
 				buf = buf[:runtime.Stack(buf, true)]
-				os.WriteFile("/tmp/cx/stacks.txt", buf, 0o644)
+				if err := os.WriteFile("/tmp/cx/stacks.txt", buf, 0o644); err != nil {
+					t.Logf("writing stacks: %v", err)
+				}
 			}
 			t.Fatalf("read: %v after %q", err, got)
 		}
@@ -87,6 +90,23 @@ func (c rawClient) close() { unix.Close(int(c)) }
 
 // rss is the process's resident set (bytes), for reports only: it also
 // counts the GC's headroom and the test's own client side.
+// steadyCounts waits until the goroutine and fd counts hold still between
+// two looks (connections still being set up or torn down, and descriptors
+// earlier tests' ZeroMQ sockets close lazily, move them) and returns them.
+func steadyCounts(t *testing.T) (goroutines, fds int) {
+	t.Helper()
+	goroutines, fds = -1, -1
+	testwait.For(t, 10*time.Second, func() error {
+		g, fd := runtime.NumGoroutine(), openFDs(t)
+		if g != goroutines || fd != fds {
+			goroutines, fds = g, fd
+			return fmt.Errorf("goroutines %d, fds %d still changing", g, fd)
+		}
+		return nil
+	})
+	return goroutines, fds
+}
+
 func rss(t *testing.T) float64 {
 	t.Helper()
 	b, err := os.ReadFile("/proc/self/statm")
@@ -118,8 +138,7 @@ func TestIdleConnectionCost(t *testing.T) {
 	warm := rawDial(t, addr)
 	warm.request(t, f, "warm")
 	warm.close()
-	time.Sleep(50 * time.Millisecond)
-	g0 := runtime.NumGoroutine()
+	g0, _ := steadyCounts(t)
 	h0, s0 := memInUse()
 	clients := make([]rawClient, 0, n)
 	defer func() {
@@ -132,9 +151,8 @@ func TestIdleConnectionCost(t *testing.T) {
 		clients = append(clients, c)
 		c.request(t, f, "ok")
 	}
-	time.Sleep(100 * time.Millisecond)
+	g1, _ := steadyCounts(t)
 	h1, s1 := memInUse()
-	g1 := runtime.NumGoroutine()
 	heap := (float64(h1) - float64(h0)) / n
 	stack := (float64(s1) - float64(s0)) / n
 	t.Logf("per idle connection: heap %.0f B, stack %.0f B, total %.0f B; goroutines %.2f",
@@ -205,11 +223,7 @@ func TestHeldConnectionCost(t *testing.T) {
 	// The warm-up stream's cancel; after it the server is back to baseline.
 	for f.later().Type != zhttp.Cancel {
 	}
-	var g0 int
-	waitUntil(t, 5*time.Second, func() error {
-		g0 = runtime.NumGoroutine()
-		return nil
-	})
+	g0, _ := steadyCounts(t)
 	h0, s0 := memInUse()
 	r0 := rss(t)
 	clients := make([]rawClient, 0, n)
@@ -223,9 +237,8 @@ func TestHeldConnectionCost(t *testing.T) {
 		clients = append(clients, c)
 		c.hold(t, f)
 	}
-	time.Sleep(100 * time.Millisecond)
+	g1, _ := steadyCounts(t)
 	h1, s1 := memInUse()
-	g1 := runtime.NumGoroutine()
 	heap := (float64(h1) - float64(h0)) / n
 	stack := (float64(s1) - float64(s0)) / n
 	t.Logf("per held connection: heap %.0f B, stack %.0f B, total %.0f B; goroutines %.3f; process RSS %+.0f B",
@@ -256,16 +269,7 @@ func TestConnectionsLeakNothing(t *testing.T) {
 	// The baseline is taken once the counts hold still: descriptors that
 	// earlier tests' ZeroMQ sockets close lazily would otherwise be counted
 	// in it and leave before the 2,000 below are.
-	var g0, fd0 int
-	waitUntil(t, 5*time.Second, func() error {
-		g, fd := runtime.NumGoroutine(), openFDs(t)
-		if g != g0 || fd != fd0 {
-			g0, fd0 = g, fd
-			time.Sleep(200 * time.Millisecond)
-			return fmt.Errorf("goroutines %d, fds %d still changing", g, fd)
-		}
-		return nil
-	})
+	g0, fd0 := steadyCounts(t)
 	var clients []rawClient
 	for i := 0; i < 1000; i++ {
 		c := rawDial(t, addr)
@@ -282,7 +286,7 @@ func TestConnectionsLeakNothing(t *testing.T) {
 		}
 	}
 	// Every connection accepted: our 1,000 client fds and the server's 1,000.
-	waitUntil(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if fd := openFDs(t); fd < fd0+2000 {
 			return fmt.Errorf("%d fds, want ≥ %d", fd, fd0+2000)
 		}
@@ -298,28 +302,13 @@ func TestConnectionsLeakNothing(t *testing.T) {
 			cancels++
 		}
 	}
-	waitUntil(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		g, fd := runtime.NumGoroutine(), openFDs(t)
 		if g > g0 || fd > fd0 {
 			return fmt.Errorf("goroutines %d (baseline %d), fds %d (baseline %d)", g, g0, fd, fd0)
 		}
 		return nil
 	})
-}
-
-func waitUntil(t *testing.T, d time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestShutdownLeavesNothing stops a server holding idle and held
@@ -378,7 +367,7 @@ func TestShutdownLeavesNothing(t *testing.T) {
 	f.router.Close()
 	f.pub.Close()
 	f.pull, f.router, f.pub = nil, nil, nil
-	waitUntil(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if g, fd := runtime.NumGoroutine(), openFDs(t); g > g0 || fd > fd0 {
 			return fmt.Errorf("goroutines %d (before %d), fds %d (before %d)", g, g0, fd, fd0)
 		}

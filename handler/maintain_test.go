@@ -167,7 +167,7 @@ func TestMaintainKeepAliveSchedule(t *testing.T) {
 			kept[id] = true
 		}
 		for _, m := range ms {
-			if !m.s.multi && m.lastOut == now {
+			if !m.s.multi && m.lastOut.Equal(now) {
 				m.s.lastOut = now // what the real clock would have read when it was sent
 			}
 			m.s.lastIn = now

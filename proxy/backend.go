@@ -78,10 +78,41 @@ func (s *session) tryTarget(i int) {
 			s.pumpRequest()
 			return
 		}
+		if s.bufferBody() {
+			s.holdBody = true
+			return
+		}
 		s.startZurl(t)
 		return
 	}
 	s.proxyError("Unable to connect to any targets. Tried: " + strings.Join(s.tried, ", "))
+}
+
+// bufferBody reports whether the backend request must wait for more of
+// the client's body: one without Content-Length (chunked) is gathered up to
+// MaxBufferedBody, so that a complete body goes in the first packet and
+// zurl sends it with Content-Length. The client's initial credits
+// (initCredits) leave room for more than the limit, so it is never
+// stalled while we wait.
+func (s *session) bufferBody() bool {
+	if s.reqDone || s.first.Headers.Get("Content-Length") != "" {
+		return false
+	}
+	n := 0
+	for _, c := range s.reqQ {
+		n += len(c)
+	}
+	return n <= MaxBufferedBody
+}
+
+// releaseBody starts the held backend request once the body is complete
+// or past the limit.
+func (s *session) releaseBody() {
+	if s.bufferBody() {
+		return
+	}
+	s.holdBody = false
+	s.startZurl(&s.route.Targets[s.target])
 }
 
 func (s *session) isTest() bool {

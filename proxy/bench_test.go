@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/handoff"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
@@ -51,7 +52,7 @@ func newStackRig(tb testing.TB, handler http.Handler) (*stackRig, string) {
 		tb.Fatal(err)
 	}
 	be := &http.Server{Handler: handler}
-	go be.Serve(ln)
+	go func() { _ = be.Serve(ln) }() // ends with ErrServerClosed; a failure shows as failed requests
 	conf := "[global]\ninclude=internal.conf\nrundir=" + dir + "\n[proxy]\nsig_iss=pushpin\nsig_key=changeme\n"
 	cfg, err := configs.LoadBytes("pushpin.conf", dir, []byte(conf), configs.Options{Routes: []string{"* " + ln.Addr().String()}})
 	if err != nil {
@@ -215,13 +216,18 @@ func BenchmarkProxiedRequest(b *testing.B) {
 	body := []byte("hello from the bench backend\n")
 	r, base := newStackRig(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
-		w.Write(body)
+		if _, err := w.Write(body); err != nil {
+			b.Error(err)
+		}
 	}))
 	uri := base + "/plain"
-	time.Sleep(400 * time.Millisecond) // the proxy's settle time
-	if p, err := r.get(uri); err != nil || string(p.Body) != string(body) {
-		b.Fatalf("warm-up: %v %v", p, err)
-	}
+	// Warm up once the proxy answers (its sockets connect asynchronously).
+	testwait.For(b, 10*time.Second, func() error {
+		if p, err := r.get(uri); err != nil || string(p.Body) != string(body) {
+			return fmt.Errorf("warm-up: %v %v", p, err)
+		}
+		return nil
+	})
 	for _, conc := range []int{1, 50} {
 		b.Run(fmt.Sprintf("conc_%d", conc), func(b *testing.B) {
 			b.ReportAllocs()
@@ -269,13 +275,12 @@ func BenchmarkHeldOpen(b *testing.B) {
 		h.Set("Grip-Hold", "stream")
 		h.Set("Grip-Channel", "c"+req.URL.Query().Get("ch"))
 		h.Set("Content-Type", "text/plain")
-		w.Write([]byte("ok\n"))
+		if _, err := w.Write([]byte("ok\n")); err != nil {
+			b.Error(err)
+		}
 	}))
 	uri := base + "/stream?ch=1"
-	time.Sleep(400 * time.Millisecond)
-	if err := r.hold(uri); err != nil {
-		b.Fatalf("warm-up: %v", err)
-	}
+	testwait.For(b, 10*time.Second, func() error { return r.hold(uri) })
 	for _, conc := range []int{1, 50} {
 		b.Run(fmt.Sprintf("conc_%d", conc), func(b *testing.B) {
 			b.ReportAllocs()

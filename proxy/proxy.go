@@ -31,6 +31,7 @@ const (
 // routeSource is a routing.Watcher (file or --route lines).
 type routeSource interface {
 	Current() *routing.Table
+	Reload() error
 	Run(ctx context.Context) error
 	Close() error
 }
@@ -140,18 +141,21 @@ func New(cfg *configs.Config, log zerolog.Logger, opts ...Option) (*Proxy, error
 		}
 	}
 	if cfg.Routes != nil {
-		p.routes, err = routing.NewStatic(cfg.Routes, p.log)
-	} else {
-		p.routes, err = routing.NewWatcher(pc.RoutesFile, p.log)
-	}
-	if err != nil {
+		p.routes = routing.NewStatic(cfg.Routes, p.log)
+	} else if p.routes, err = routing.NewWatcher(pc.RoutesFile, p.log); err != nil {
 		return nil, fmt.Errorf("%w: routes: %w", ErrConfig, err)
 	}
+	p.warnNotActedOn()
 	return p, nil
 }
 
 // ID returns the zhttp instance id.
 func (p *Proxy) ID() string { return p.id }
+
+// ReloadRoutes re-reads the routes file now, through the same reload as a
+// change the file watcher sees; it is what SIGHUP does. The outcome is
+// logged there. With --route lines there is no file and nothing changes.
+func (p *Proxy) ReloadRoutes() error { return p.routes.Reload() }
 
 // signerFor returns the Grip-Sig signer of a route: its own sig_iss/sig_key
 // when both are set (built once, then cached), else the global one.

@@ -49,6 +49,10 @@ func TestPlainRequest(t *testing.T) {
 	if z.Headers.Get("Grip-Feature") != grip.Feature || z.Headers.Get("X-Forwarded-For") != "1.2.3.4, 10.1.2.3" {
 		t.Errorf("headers %v", z.Headers)
 	}
+	// Only what works is announced: no next links, filters or sessions yet.
+	if f := z.Headers.Get("Grip-Feature"); f != "status" {
+		t.Errorf("Grip-Feature %q, want only status", f)
+	}
 	r.zurlSend(z.ID, 0, zhttp.Packet{Type: zhttp.KeepAlive, Ext: zhttp.Ext{Multi: true}})
 	r.zurlSend(z.ID, 1, zhttp.Packet{Code: 200, HasCode: true, Reason: "OK",
 		Headers: hdr("Content-Type", "text/plain", "Content-Length", "3", "Connection", "close"), Body: []byte("hi\n")})
@@ -188,7 +192,9 @@ func TestBadRequests(t *testing.T) {
 
 func TestGripHoldHandoff(t *testing.T) {
 	r := newRig(t, []string{"*,prefix=p. 127.0.0.1:9,sub=extra"}, "")
-	r.request("1-0-5", "POST", "http://h/hold", hdr("Host", "h", "Content-Type", "text/plain"), nil, true, 8192)
+	// With Content-Length the body streams as it comes (without, it is
+	// gathered first: TestChunkedBodyGathered).
+	r.request("1-0-5", "POST", "http://h/hold", hdr("Host", "h", "Content-Type", "text/plain", "Content-Length", "7"), nil, true, 8192)
 	if ack := r.clientRecv(); ack.Type != zhttp.Credit || ack.Credits != 200000 {
 		t.Fatalf("ack %+v", ack)
 	}
@@ -296,8 +302,8 @@ func TestDeferredAck(t *testing.T) {
 	if p := r.clientRecv(); p.Seq != 0 || p.Code != 200 || string(p.Body) != "hi\n" || !p.Ext.Multi || p.More {
 		t.Fatalf("first packet %+v", p)
 	}
-	time.Sleep(500 * time.Millisecond)
-	if msg, ok := r.clientTry(time.Millisecond); ok {
+	// Nothing may follow, not even once the ack delay has passed.
+	if msg, ok := r.clientTry(500 * time.Millisecond); ok {
 		t.Fatalf("packet after the response: %q", msg)
 	}
 

@@ -75,18 +75,6 @@ func (r *registry) each(fn func(*session)) {
 	}
 }
 
-// len counts the sessions.
-func (r *registry) len() int {
-	n := 0
-	for i := range r.shards {
-		sh := &r.shards[i]
-		sh.mu.RLock()
-		n += len(sh.m)
-		sh.mu.RUnlock()
-	}
-	return n
-}
-
 // clientKey is the registry key of a session seen from the connection
 // manager: servers identify sessions by (sender, id).
 func clientKey(from, id string) string { return from + "\x00" + id }

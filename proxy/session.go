@@ -20,6 +20,15 @@ const (
 	// maxRetained is how much request body is kept for failover and for
 	// the Accept message's request-data.
 	maxRetained = 100000
+	// MaxBufferedBody is the largest request body without Content-Length
+	// (a chunked one) that the backend gets whole, with Content-Length: the
+	// backend request waits until the body is complete or longer than
+	// this, then streams (chunked). Many backends (Python's http.server,
+	// several WSGI servers) cannot read a chunked request body. Pushpin
+	// 1.36 waits for 10,000 bytes for certain and sends on whatever else
+	// came in while its handler inspected the request (70-200 KB in our
+	// runs, by luck); a fixed limit makes it the same every time.
+	MaxBufferedBody = 100000
 )
 
 type evKind uint8
@@ -84,6 +93,7 @@ type session struct {
 	outHeaders zhttp.Headers
 	reqQ       [][]byte // client body not yet forwarded
 	reqDone    bool     // client body complete
+	holdBody   bool     // the backend request waits for the body (see bufferBody)
 	reqSentEnd bool     // the backend got the end of the body
 	retained   []byte   // body forwarded so far (up to maxRetained)
 	retainAll  bool     // retained holds all of it (failover possible)
@@ -286,7 +296,11 @@ func (s *session) handleClient(p *zhttp.Packet) {
 				s.reqQ = append(s.reqQ, p.Body)
 			}
 			s.reqDone = !p.More
-			s.pumpRequest()
+			if s.holdBody {
+				s.releaseBody()
+			} else {
+				s.pumpRequest()
+			}
 		}
 	case zhttp.Error:
 		s.cancelZurl()

@@ -12,10 +12,9 @@ import (
 
 	"github.com/pushpin-go/pushpin/configs"
 	"github.com/pushpin-go/pushpin/configs/routing"
+	"github.com/pushpin-go/pushpin/internal/logfmt"
+	"github.com/pushpin-go/pushpin/internal/version"
 )
-
-// Version is the Pushpin release this implementation is compatible with.
-const Version = "1.36.0"
 
 // flags are the runner's command-line options (Pushpin's, plus
 // --check-config).
@@ -32,6 +31,9 @@ type flags struct {
 	checkConfig bool
 }
 
+// Command is the `pushpin` command line, writing to stdout and stderr.
+func Command() *cobra.Command { return NewCommand(os.Stdout, os.Stderr) }
+
 // NewCommand returns the `pushpin` command. Output from the runner and
 // (merged) children goes to stdout.
 func NewCommand(stdout, stderr io.Writer) *cobra.Command {
@@ -46,7 +48,7 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.version {
-				fmt.Fprintf(stdout, "pushpin %s (pushpin-go)\n", Version)
+				fmt.Fprintf(stdout, "pushpin %s (pushpin-go)\n", version.Pushpin)
 				return nil
 			}
 			return run(cmd.Context(), cmd, f, stdout)
@@ -100,16 +102,16 @@ func run(ctx context.Context, cmd *cobra.Command, f flags, stdout io.Writer) err
 		level = configs.LevelDebug
 	}
 
-	var logOut io.Writer = stdout
-	var lf *LogFile
+	logOut := stdout
+	var lf *logfmt.LogFile
 	if f.logFile != "" && !f.checkConfig {
-		if lf, err = OpenLogFile(f.logFile); err != nil {
+		if lf, err = logfmt.OpenLogFile(f.logFile); err != nil {
 			return err
 		}
 		defer lf.Close()
 		logOut = lf
 	}
-	log := NewLogger(logOut, level)
+	log := logfmt.NewLogger(logOut, level)
 
 	if f.checkConfig {
 		return checkConfig(cfg, plan, stdout)

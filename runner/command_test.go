@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/version"
 )
 
 func runCommand(t *testing.T, args ...string) (string, error) {
@@ -53,7 +54,7 @@ func TestCheckConfig(t *testing.T) {
 func TestVersionFlag(t *testing.T) {
 	t.Parallel()
 	out, err := runCommand(t, "--version")
-	if err != nil || !strings.HasPrefix(out, "pushpin "+Version) {
+	if err != nil || !strings.HasPrefix(out, "pushpin "+version.Pushpin) {
 		t.Fatalf("--version: %q, %v", out, err)
 	}
 }

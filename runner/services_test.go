@@ -21,9 +21,15 @@ func fakeBin(t *testing.T, dir, name, script string) string {
 }
 
 // idleScript prints a Pushpin-style line and a plain one, then waits for a
-// signal; SIGTERM ends it cleanly.
+// signal; SIGTERM ends it cleanly. It does not trap SIGHUP: a stand-in that
+// survived HUP would hide that a real program dies of it.
 const idleScript = `echo "[INFO] 2026-01-02 03:04:05.678 started $*"
 echo "plain line"
+trap 'exit 0' TERM
+while :; do sleep 0.02; done`
+
+// hupScript is idleScript that reports each SIGHUP instead of dying of it.
+const hupScript = `echo "plain line"
 trap 'echo "got hup"' HUP
 trap 'exit 0' TERM
 while :; do sleep 0.02; done`
@@ -230,5 +236,31 @@ func TestServicesErrors(t *testing.T) {
 	c2 := loadConf(t, t.TempDir(), "services=\nhttp_port=7999\n", configs.Options{})
 	if _, err := (Plan{}).Services(c2); err != ErrNoServices {
 		t.Fatalf("no services: %v", err)
+	}
+}
+
+// Runner settings that start but do nothing yet are named at start-up (and
+// by --check-config): TLS listeners in our connection manager, WebSocket
+// compression.
+func TestWarningsSettingsNotActedOn(t *testing.T) {
+	t.Parallel()
+	bins := binDir(t, idleScript)
+	c := loadConf(t, t.TempDir(), "services=condure\nhttp_port=7999\nhttps_ports=8443\nallow_compression=true\n", configs.Options{})
+	svcs, err := Plan{ExeDir: bins}.Services(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join((&Runner{cfg: c, services: svcs}).Warnings(), "\n")
+	if !strings.Contains(w, "[runner] https_ports") || !strings.Contains(w, "[runner] allow_compression") {
+		t.Errorf("warnings %q, want https_ports and allow_compression named", w)
+	}
+	// Pushpin's condure serves TLS: no https_ports warning then.
+	c2 := loadConf(t, t.TempDir(), "services=condure\nhttp_port=7999\nhttps_ports=8443\ncondure_bin=/bin/sh\n", configs.Options{})
+	svcs2, err := Plan{ExeDir: bins}.Services(c2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := (&Runner{cfg: c2, services: svcs2}).Warnings(); len(w) != 0 {
+		t.Errorf("warnings %q with condure_bin, want none", w)
 	}
 }

@@ -16,7 +16,7 @@ func BenchmarkRequest(b *testing.B) {
 	for _, size := range []int{100, 64 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("body_%d", size), func(b *testing.B) {
 			body := bytes.Repeat([]byte("x"), size)
-			be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { w.Write(body) }))
+			be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { backendWrite(b, w, body) }))
 			defer be.Close()
 			r := startZurl(b, nil)
 			b.ReportAllocs()

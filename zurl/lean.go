@@ -176,7 +176,7 @@ func (lp *leanPool) roundTrip(ctx context.Context, req *leanReq, w watcher) (*re
 		}
 		stop := w.unwatch
 		if _, ok := ctx.Deadline(); ok { // timeout: rare, a callback is fine
-			stopTimer := context.AfterFunc(ctx, func() { lc.c.SetDeadline(aLongTimeAgo) })
+			stopTimer := context.AfterFunc(ctx, func() { _ = lc.c.SetDeadline(aLongTimeAgo) }) // fails only on a closed conn: nothing to abort
 			stop = func() bool {
 				stopped := stopTimer()
 				return w.unwatch() && stopped

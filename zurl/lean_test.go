@@ -72,20 +72,23 @@ func TestLeanHTTP1Cases(t *testing.T) {
 			if err != nil {
 				return
 			}
-			io.Copy(io.Discard, req.Body)
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				t.Error(err)
+				return
+			}
 			switch req.URL.Path {
 			case "/interim":
-				io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"+
+				backendWrite(t, c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"+
 					"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal")
 			case "/chunked":
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
+				backendWrite(t, c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
 			case "/head":
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")
+				backendWrite(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")
 			case "/close":
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close")
+				backendWrite(t, c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close")
 				return
 			default:
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				backendWrite(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 			}
 		}
 	})
@@ -128,13 +131,18 @@ func TestLeanStaleConnection(t *testing.T) {
 		if err != nil {
 			return
 		}
-		io.Copy(io.Discard, req.Body)
+		if _, err := io.Copy(io.Discard, req.Body); err != nil {
+			t.Error(err)
+			return
+		}
 		served.Add(1)
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		backendWrite(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		if req.URL.Path == "/late" {
 			// Close only once the next request is (probably) under way.
-			c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-			br.Peek(1)
+			if err := c.SetReadDeadline(time.Now().Add(200 * time.Millisecond)); err != nil {
+				t.Error(err)
+			}
+			_, _ = br.Peek(1) // only waits: for the next request or the deadline
 		}
 	})
 	r := startZurl(t, nil)
@@ -196,17 +204,23 @@ func TestLeanRequestBytes(t *testing.T) {
 			h := head.String()
 			if i := strings.Index(h, "Content-Length: "); i >= 0 {
 				var n int
-				fmt.Sscanf(h[i+len("Content-Length: "):], "%d", &n)
+				if _, err := fmt.Sscanf(h[i+len("Content-Length: "):], "%d", &n); err != nil {
+					t.Errorf("content-length in %q: %v", h, err)
+					return
+				}
 				b := make([]byte, n)
-				io.ReadFull(br, b)
+				if _, err := io.ReadFull(br, b); err != nil {
+					t.Errorf("body: %v", err)
+					return
+				}
 				h += string(b)
 			}
 			heads <- h
 			if strings.HasPrefix(h, "HEAD ") {
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+				backendWrite(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
 				continue
 			}
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			backendWrite(t, c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
 	})
 	r := startZurl(t, nil)

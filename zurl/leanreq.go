@@ -108,6 +108,8 @@ func dialAddr(p *zhttp.Packet, u *url.URL) string {
 }
 
 // write puts the request on w.
+//
+//nolint:errcheck // a bufio.Writer's error is sticky: the caller's Flush reports it
 func (r *leanReq) write(w *bufio.Writer) {
 	w.WriteString(r.method)
 	w.WriteByte(' ')

@@ -169,7 +169,7 @@ func readFields(br *bufio.Reader, budget *int, fn func(name, value string)) erro
 				break
 			}
 			for b, err := br.Peek(1); err == nil && (b[0] == ' ' || b[0] == '\t'); b, err = br.Peek(1) {
-				br.Discard(1)
+				_, _ = br.Discard(1) // Peek just buffered it
 			}
 			more, err := readLine(br, budget)
 			line += " "
@@ -298,7 +298,7 @@ func (b *chunkedBody) Read(p []byte) (int, error) {
 func (b *chunkedBody) trailer() error {
 	buf, err := b.br.Peek(2)
 	if string(buf) == "\r\n" {
-		b.br.Discard(2)
+		_, _ = b.br.Discard(2) // Peek just buffered it
 		return nil
 	}
 	if len(buf) < 2 {

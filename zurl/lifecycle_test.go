@@ -2,7 +2,6 @@ package zurl
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
 
@@ -108,7 +108,7 @@ func TestExpiry(t *testing.T) {
 	if time.Since(start) < 400*time.Millisecond {
 		t.Fatalf("expired after %v", time.Since(start))
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if aborted.Load() != 1 || r.srv.Open() != 1 {
 			return fmt.Errorf("aborted %d, open %d; want 1, 1", aborted.Load(), r.srv.Open())
 		}
@@ -145,12 +145,12 @@ func TestMaxSize(t *testing.T) {
 	t.Parallel()
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/chunked" {
-			w.Write([]byte(strings.Repeat("x", 60)))
+			backendWrite(t, w, strings.Repeat("x", 60))
 			w.(http.Flusher).Flush()
-			w.Write([]byte(strings.Repeat("y", 60)))
+			backendWrite(t, w, strings.Repeat("y", 60))
 			return
 		}
-		io.WriteString(w, strings.Repeat("z", 1000))
+		backendWrite(t, w, strings.Repeat("z", 1000))
 	}))
 	defer be.Close()
 	r := startZurl(t, nil)
@@ -180,7 +180,7 @@ func TestRedirectsAndTimeout(t *testing.T) {
 			case <-req.Context().Done():
 			}
 		default:
-			io.WriteString(w, "b")
+			backendWrite(t, w, "b")
 		}
 	}))
 	defer be.Close()
@@ -228,7 +228,7 @@ func TestDeferredAck(t *testing.T) {
 			aborted.Add(1)
 			return
 		}
-		io.WriteString(w, "fast")
+		backendWrite(t, w, "fast")
 	}))
 	defer be.Close()
 	r := startZurl(t, nil, withAckDelay(300*time.Millisecond))
@@ -252,7 +252,7 @@ func TestDeferredAck(t *testing.T) {
 		t.Fatalf("ack after %v, want the 300 ms delay", el)
 	}
 	r.later(&zhttp.Packet{ID: "slow", Type: zhttp.Cancel})
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if aborted.Load() != 1 {
 			return fmt.Errorf("backend request not aborted")
 		}
@@ -273,7 +273,7 @@ func TestDeferredAck(t *testing.T) {
 // Sessions run on reused worker goroutines: sequential requests keep one
 // worker, which exits once idle for the worker timeout.
 func TestWorkersReusedThenExit(t *testing.T) {
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { backendWrite(t, w, "ok") }))
 	defer be.Close()
 	r := startZurl(t, nil, func(s *Server) { s.timers.worker = 500 * time.Millisecond })
 	// This server's workers only (the receiver is the first argument).
@@ -297,7 +297,7 @@ func TestWorkersReusedThenExit(t *testing.T) {
 		// The slot frees inside the session's run, a moment before its
 		// worker is back waiting for the next one: wait for both, so the
 		// next request finds the worker idle.
-		waitFor(t, 5*time.Second, func() error {
+		testwait.For(t, 5*time.Second, func() error {
 			if r.srv.Open() != 0 {
 				return fmt.Errorf("session still open")
 			}
@@ -310,7 +310,7 @@ func TestWorkersReusedThenExit(t *testing.T) {
 	if n := workers(); n != 1 {
 		t.Fatalf("%d workers after 20 sequential requests, want 1", n)
 	}
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if n := workers(); n != 0 {
 			return fmt.Errorf("%d idle workers left", n)
 		}

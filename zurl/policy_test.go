@@ -2,7 +2,6 @@ package zurl
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -56,7 +55,7 @@ func TestDenyPolicy(t *testing.T) {
 	var hits atomic.Int64
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		hits.Add(1)
-		io.WriteString(w, "reached")
+		backendWrite(t, w, "reached")
 	}))
 	defer be.Close()
 	r := startZurl(t, nil) // default deny list: 127.* and friends
@@ -90,7 +89,7 @@ func TestDenyPolicy(t *testing.T) {
 // defpolicy=deny with an allow entry lets only that host through.
 func TestAllowList(t *testing.T) {
 	t.Parallel()
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { io.WriteString(w, "allowed") }))
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { backendWrite(t, w, "allowed") }))
 	defer be.Close()
 	r := startZurl(t, func(c *configs.ZurlConfig) {
 		c.DefPolicy, c.Allow, c.Deny = "deny", []string{"127.0.0.*"}, nil
@@ -132,7 +131,7 @@ func TestTLS(t *testing.T) {
 // uri's host, so the request passes only with trust-connect-host.
 func TestTrustConnectHost(t *testing.T) {
 	t.Parallel()
-	be := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { io.WriteString(w, "trusted") }))
+	be := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { backendWrite(t, w, "trusted") }))
 	defer be.Close()
 	r := startZurl(t, nil, func(s *Server) { s.http.rootCAs = be.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs })
 	base := zhttp.Packet{Method: "GET", URI: "https://origin.test/", Credits: 100, HasCredits: true,
@@ -157,7 +156,7 @@ func TestTrustConnectHost(t *testing.T) {
 // Reload swaps the policy in place: a host denied before is served after.
 func TestReloadPolicy(t *testing.T) {
 	t.Parallel()
-	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { io.WriteString(w, "now allowed") }))
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { backendWrite(t, w, "now allowed") }))
 	defer be.Close()
 	r := startZurl(t, nil)
 	q := r.request(&zhttp.Packet{ID: "before", Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true})

@@ -60,14 +60,19 @@ func runChild(dir string) int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		pprof.StartCPUProfile(out)
+		if err := pprof.StartCPUProfile(out); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 		defer pprof.StopCPUProfile()
 	}
 	if f := os.Getenv(procMemProfileEnv); f != "" {
 		runtime.MemProfileRate = 512
 		defer func() {
 			if out, err := os.Create(f); err == nil {
-				pprof.Lookup("allocs").WriteTo(out, 0)
+				if err := pprof.Lookup("allocs").WriteTo(out, 0); err != nil {
+					fmt.Fprintln(os.Stderr, err)
+				}
 				out.Close()
 			}
 		}()
@@ -86,8 +91,13 @@ func runChild(dir string) int {
 		for range usr {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
-			os.WriteFile(filepath.Join(dir, "mallocs.tmp"), []byte(strconv.FormatUint(ms.Mallocs, 10)), 0o600)
-			os.Rename(filepath.Join(dir, "mallocs.tmp"), filepath.Join(dir, "mallocs"))
+			err := os.WriteFile(filepath.Join(dir, "mallocs.tmp"), []byte(strconv.FormatUint(ms.Mallocs, 10)), 0o600)
+			if err == nil {
+				err = os.Rename(filepath.Join(dir, "mallocs.tmp"), filepath.Join(dir, "mallocs"))
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err) // the parent, waiting for the file, shows it
+			}
 		}
 	}()
 	if err := s.Run(ctx); err != nil {
@@ -125,7 +135,7 @@ func benchProcess(b *testing.B, conc int) {
 	body := []byte("hello from the bench backend\n")
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
-		w.Write(body)
+		backendWrite(b, w, body)
 	}))
 	defer be.Close()
 	dir, err := os.MkdirTemp("", "zb")
@@ -148,8 +158,12 @@ func benchProcess(b *testing.B, conc int) {
 		b.Fatal(err)
 	}
 	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			b.Error(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			b.Errorf("zurl child: %v", err)
+		}
 	}()
 	cfg := procConfig(dir)
 	sub := connectSock(b, zmq.Sub, zmq.Options{RecvTimeout: 100, Subscribe: []string{"proxy "}}, cfg.OutSpec)
@@ -199,7 +213,7 @@ func benchProcess(b *testing.B, conc int) {
 	// until one comes back.
 	for probed, give := false, time.Now().Add(10*time.Second); !probed; {
 		if time.Now().After(give) {
-			cmd.Process.Signal(syscall.SIGQUIT) // its goroutines, on our stderr
+			_ = cmd.Process.Signal(syscall.SIGQUIT) // its goroutines, on our stderr; only a diagnostic
 			time.Sleep(time.Second)
 			b.Fatal("zurl child never answered a probe")
 		}
@@ -227,7 +241,9 @@ func benchProcess(b *testing.B, conc int) {
 	}
 	m0 := childMallocs(b, cmd.Process, dir)
 	var r0 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r0); err != nil {
+		b.Fatal(err)
+	}
 	c0 := procCPU(b, cmd.Process.Pid)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -237,7 +253,9 @@ func benchProcess(b *testing.B, conc int) {
 	b.StopTimer()
 	c1 := procCPU(b, cmd.Process.Pid)
 	var r1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &r1)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &r1); err != nil {
+		b.Fatal(err)
+	}
 	for i := 0; i < conc; i++ {
 		recvDone()
 	}

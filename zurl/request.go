@@ -125,7 +125,7 @@ func (c *clients) dialPolicy(ctx context.Context, addr string, checkPolicy bool)
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error = ErrPolicy
+	lastErr := ErrPolicy
 	pol := c.policy.Load()
 	for _, ip := range ips {
 		if !pol.allowed(ip.IP.String()) {

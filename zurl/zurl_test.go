@@ -18,10 +18,20 @@ import (
 	"time"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
 
 func port(s *httptest.Server) int64 { return int64(s.Listener.Addr().(*net.TCPAddr).Port) }
+
+// backendWrite writes part of a test backend's response; a failure is an
+// error, as the zurl under test is expected to take all of it.
+func backendWrite[T string | []byte](tb testing.TB, w io.Writer, b T) {
+	tb.Helper()
+	if _, err := w.Write([]byte(b)); err != nil {
+		tb.Errorf("backend write: %v", err)
+	}
+}
 
 // A GET through connect-host: the Host header keeps the uri's host, the
 // requester's headers pass through, Go adds no User-Agent, zurl offers
@@ -35,7 +45,7 @@ func TestGet(t *testing.T) {
 		h.Set("X-Got-Host", req.Host)
 		seen <- h
 		w.Header().Set("X-Backend", "yes")
-		io.WriteString(w, "hello")
+		backendWrite(t, w, "hello")
 	}))
 	defer be.Close()
 	r := startZurl(t, nil)
@@ -73,7 +83,9 @@ func TestContentEncodingPassesThrough(t *testing.T) {
 	t.Parallel()
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	zw.Write([]byte("compressed hello"))
+	if _, err := zw.Write([]byte("compressed hello")); err != nil {
+		t.Fatal(err)
+	}
 	zw.Close()
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Header.Get("Accept-Encoding") != "gzip" {
@@ -81,7 +93,7 @@ func TestContentEncodingPassesThrough(t *testing.T) {
 			return
 		}
 		w.Header().Set("Content-Encoding", "gzip")
-		w.Write(gz.Bytes())
+		backendWrite(t, w, gz.Bytes())
 	}))
 	defer be.Close()
 	r := startZurl(t, nil)
@@ -109,12 +121,12 @@ func TestContentDecoding(t *testing.T) {
 		kind := strings.TrimPrefix(req.URL.Path, "/")
 		if kind == "br" {
 			w.Header().Set("Content-Encoding", "br")
-			w.Write([]byte("not really brotli"))
+			backendWrite(t, w, "not really brotli")
 			return
 		}
 		var buf bytes.Buffer
 		zw := encode[kind](&buf)
-		zw.Write(plain)
+		backendWrite(t, zw, plain)
 		zw.Close()
 		coding := kind
 		if kind == "rawflate" {
@@ -122,7 +134,7 @@ func TestContentDecoding(t *testing.T) {
 		}
 		w.Header().Set("Content-Encoding", coding)
 		w.Header().Set("Content-Length", fmt.Sprint(buf.Len()))
-		w.Write(buf.Bytes())
+		backendWrite(t, w, buf.Bytes())
 	}))
 	defer be.Close()
 	r := startZurl(t, nil)
@@ -147,7 +159,7 @@ func TestStreamWithinCredits(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 128*1024)
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		for b := data; len(b) > 0; b = b[min(len(b), 100000):] {
-			w.Write(b[:min(len(b), 100000)])
+			backendWrite(t, w, b[:min(len(b), 100000)])
 			w.(http.Flusher).Flush()
 		}
 	}))
@@ -313,8 +325,11 @@ func TestBadRequests(t *testing.T) {
 		}
 	}
 	// Garbage and packets without from are dropped; zurl keeps serving.
-	r.push.Send([]byte("Tnot a tnetstring"))
-	r.push.Send((&zhttp.Packet{ID: "nofrom", Stream: true, URI: "http://x/"}).AppendMessage(nil))
+	for _, m := range [][]byte{[]byte("Tnot a tnetstring"), (&zhttp.Packet{ID: "nofrom", Stream: true, URI: "http://x/"}).AppendMessage(nil)} {
+		if err := r.push.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p := r.request(&zhttp.Packet{ID: "after", Method: "GET", URI: "http://10.0.0.1/", Credits: 100, HasCredits: true})
 	if p.Condition != "policy-violation" {
 		t.Fatalf("after garbage: %+v", p)
@@ -328,7 +343,7 @@ func TestCancel(t *testing.T) {
 	var gone atomic.Bool
 	release := make(chan struct{})
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		w.Write([]byte("start"))
+		backendWrite(t, w, "start")
 		w.(http.Flusher).Flush()
 		select {
 		case <-req.Context().Done():
@@ -345,13 +360,13 @@ func TestCancel(t *testing.T) {
 		p = r.must(id, 10*time.Second)
 	}
 	r.later(&zhttp.Packet{ID: id, Type: zhttp.Cancel})
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if !gone.Load() {
 			return fmt.Errorf("backend request not aborted by cancel")
 		}
 		return nil
 	})
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if n := r.srv.Open(); n != 0 {
 			return fmt.Errorf("%d sessions still open: %s", n, stacks())
 		}
@@ -393,7 +408,7 @@ func TestSeqGapCancels(t *testing.T) {
 	if c.Type != zhttp.Cancel || c.Seq != head.Seq+1 {
 		t.Fatalf("want cancel, got %+v", c)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		if !gone.Load() {
 			return fmt.Errorf("backend request not aborted")
 		}
@@ -411,9 +426,11 @@ func TestReuseAndNoLeaks(t *testing.T) {
 	var conns atomic.Int64
 	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/post" {
-			io.Copy(io.Discard, req.Body)
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				t.Error(err)
+			}
 		}
-		io.WriteString(w, "ok")
+		backendWrite(t, w, "ok")
 	}))
 	be.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
@@ -425,7 +442,7 @@ func TestReuseAndNoLeaks(t *testing.T) {
 	r := startZurl(t, nil)
 	warm := r.request(&zhttp.Packet{ID: "warm", Method: "GET", URI: be.URL + "/", Credits: 100, HasCredits: true, IgnorePolicies: true})
 	r.readResponse(warm)
-	waitFor(t, 5*time.Second, func() error {
+	testwait.For(t, 5*time.Second, func() error {
 		if r.srv.Open() != 0 {
 			return fmt.Errorf("warm-up session still open")
 		}
@@ -446,7 +463,7 @@ func TestReuseAndNoLeaks(t *testing.T) {
 	if c := conns.Load(); c > 3 {
 		t.Errorf("%d backend connections for %d sequential requests: no reuse", c, n)
 	}
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		g, f := runtime.NumGoroutine(), fds(t)
 		if g <= baseG+2 && f <= baseFD+2 && r.srv.Open() == 0 {
 			return nil

@@ -1,18 +1,14 @@
-// Command pushpin-connmgr is the connection manager (Pushpin's condure). It
+// Command pushpin-connmgr is the connection manager (Pushpin's condure); it
 // accepts condure's command line, so the runner can start either.
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/pushpin-go/pushpin/cmd/internal/sysmon"
+	"github.com/pushpin-go/pushpin/connmgr"
+	"github.com/pushpin-go/pushpin/internal/cli"
 )
 
 func main() {
 	sysmon.Reexec()
-	if err := command().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "pushpin-connmgr:", err)
-		os.Exit(1)
-	}
+	cli.Main(connmgr.Command())
 }

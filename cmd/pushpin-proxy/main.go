@@ -3,75 +3,12 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
-
-	"github.com/spf13/cobra"
-
-	"github.com/pushpin-go/pushpin/cmd/internal/cli"
 	"github.com/pushpin-go/pushpin/cmd/internal/sysmon"
-	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/cli"
 	"github.com/pushpin-go/pushpin/proxy"
 )
 
 func main() {
 	sysmon.Reexec()
-	if err := command().Execute(); err != nil {
-		os.Exit(1)
-	}
-}
-
-func command() *cobra.Command {
-	var (
-		configFile, logFile, logLevel, ipcPrefix string
-		verbose, quietCheck                      bool
-		routes                                   []string
-	)
-	cmd := &cobra.Command{
-		Use:           "pushpin-proxy",
-		Short:         "Pushpin proxy component.",
-		Version:       "1.36.0",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_ = quietCheck // we never check for updates
-			log, closeLog, err := cli.Logger(logFile, logLevel, verbose)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "pushpin-proxy:", err)
-				return err
-			}
-			defer closeLog()
-			cfg, err := configs.Load(configs.Options{ConfigFile: configFile, IPCPrefix: ipcPrefix, Routes: routes})
-			if err != nil {
-				log.Error().Err(err).Msg("loading config")
-				return err
-			}
-			for _, w := range cfg.Warnings {
-				log.Warn().Str("warning", w).Msg("config")
-			}
-			p, err := proxy.New(cfg, log)
-			if err != nil {
-				log.Error().Err(err).Msg("starting proxy")
-				return err
-			}
-			ctx, stop := cli.SignalContext()
-			defer stop()
-			if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error().Err(err).Msg("proxy stopped")
-				return err
-			}
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&configFile, "config", "", "Config file.")
-	f.StringVar(&logFile, "logfile", "", "File to log to.")
-	f.StringVar(&logLevel, "loglevel", "", "Log level (default: 2).")
-	f.BoolVar(&verbose, "verbose", false, "Verbose output. Same as --loglevel=3.")
-	f.StringVar(&ipcPrefix, "ipc-prefix", "", "Override ipc_prefix config option.")
-	f.StringArrayVar(&routes, "route", nil, "Add route (overrides routes file).")
-	f.BoolVar(&quietCheck, "quiet-check", false, "Log update checks in Zurl as debug level.")
-	return cmd
+	cli.Main(proxy.Command())
 }

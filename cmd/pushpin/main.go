@@ -3,15 +3,10 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
+	"github.com/pushpin-go/pushpin/internal/cli"
 	"github.com/pushpin-go/pushpin/runner"
 )
 
 func main() {
-	if err := runner.NewCommand(os.Stdout, os.Stderr).Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "pushpin:", err)
-		os.Exit(1)
-	}
+	cli.Main(runner.Command())
 }

@@ -7,5 +7,4 @@ var (
 	ErrDuplicateCondition = errors.New("duplicate condition")
 	ErrNoTargets          = errors.New("no targets")
 	ErrNoID               = errors.New("route without a domain must have an id")
-	ErrBadRoutes          = errors.New("routes file has errors")
 )

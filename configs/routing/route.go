@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -66,6 +67,19 @@ type Route struct {
 	Targets         []Target
 	// Unknown lists condition props Pushpin ignores; worth a warning.
 	Unknown []string
+	// NotBuilt lists the condition and target props given that Pushpin
+	// acts on and we do not yet (notBuiltProps); worth a warning.
+	NotBuilt []string
+}
+
+// notBuiltProps are route props that parse (the table is Pushpin's) but
+// whose behaviour is not built yet: CORS and JSON-P (aco, jsonp_*),
+// original-header marking, the session feature, SockJS, and WebSocket
+// targets' over_http/one_event.
+var notBuiltProps = map[string]bool{
+	"orig_headers": true, "aco": true, "jsonp_mode": true, "jsonp_cb": true, "jsonp_body": true,
+	"jsonp_defcb": true, "jsonp_defmethod": true, "session": true, "sockjs": true, "sockjs_as_path": true,
+	"over_http": true, "one_event": true,
 }
 
 // TargetType is the kind of a route target.
@@ -171,6 +185,13 @@ func parseLine(line string) (*Route, error) {
 			return nil, err
 		}
 		r.Targets = append(r.Targets, t)
+	}
+	for _, s := range secs {
+		for _, p := range s.props {
+			if notBuiltProps[p.name] && !slices.Contains(r.NotBuilt, p.name) {
+				r.NotBuilt = append(r.NotBuilt, p.name)
+			}
+		}
 	}
 	return r, nil
 }

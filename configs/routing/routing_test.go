@@ -1,11 +1,14 @@
 package routing
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 func parseOK(t *testing.T, text string) *Table {
@@ -235,4 +238,26 @@ func FuzzParseRoutes(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Props Pushpin acts on but we do not yet are kept in NotBuilt, once each,
+// and the watcher warns about them with file and line.
+func TestNotBuiltPropsWarned(t *testing.T) {
+	t.Parallel()
+	tb, errs := ParseLines("--route", []string{"*,aco,jsonp_mode=basic,aco,debug test,over_http", "x.example test"})
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	rs := tb.Routes()
+	if got := strings.Join(rs[0].NotBuilt, ","); got != "aco,jsonp_mode,over_http" {
+		t.Errorf("NotBuilt %q", got)
+	}
+	if len(rs[1].NotBuilt) != 0 {
+		t.Errorf("plain route NotBuilt %v", rs[1].NotBuilt)
+	}
+	var buf bytes.Buffer
+	NewStatic([]string{"*,session test"}, zerolog.New(&buf))
+	if l := buf.String(); !strings.Contains(l, `"file":"--route","line":1,"prop":"session"`) || !strings.Contains(l, "not acted on yet") {
+		t.Errorf("log %s", l)
+	}
 }

@@ -19,10 +19,11 @@ import (
 const DefaultReloadDelay = time.Second
 
 // Watcher holds the current routes of a file and replaces them when the file
-// changes (fsnotify) or Reload is called (SIGHUP). A reload reads, validates
-// and swaps: if the new file cannot be read or has any bad line, the old
-// table stays and the reason is logged. (At startup Pushpin's rule applies
-// instead: bad lines are skipped and the good ones load.)
+// changes (fsnotify) or Reload is called (SIGHUP). Bad lines are skipped and
+// logged with their file and line, the rest load: at start-up and on reload
+// alike, a routes file gives the table Pushpin 1.36 gives (--check-config is
+// the strict mode). Only a file that cannot be read keeps the previous
+// table.
 type Watcher struct {
 	path  string
 	log   zerolog.Logger
@@ -55,9 +56,7 @@ func NewWatcher(path string, log zerolog.Logger, opts ...WatcherOption) (*Watche
 	if t == nil {
 		return nil, errors.Join(errs...)
 	}
-	for _, e := range errs {
-		log.Warn().Err(e).Msg("skipping bad route")
-	}
+	logBadLines(log, errs)
 	logUnknown(log, t)
 	w.cur.Store(t)
 	fsw, err := fsnotify.NewWatcher()
@@ -73,16 +72,15 @@ func NewWatcher(path string, log zerolog.Logger, opts ...WatcherOption) (*Watche
 }
 
 // NewStatic returns a Watcher over fixed routes (pushpin --route lines) that
-// never reloads; Run just waits for ctx. Bad lines are an error.
-func NewStatic(lines []string, log zerolog.Logger) (*Watcher, error) {
+// never reloads; Run just waits for ctx. Bad lines are skipped and logged,
+// as Pushpin does with --route.
+func NewStatic(lines []string, log zerolog.Logger) *Watcher {
 	t, errs := ParseLines("--route", lines)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
+	logBadLines(log, errs)
 	logUnknown(log, t)
 	w := &Watcher{log: log}
 	w.cur.Store(t)
-	return w, nil
+	return w
 }
 
 // Current returns the routes in effect. Cheap; call it per request.
@@ -91,8 +89,9 @@ func (w *Watcher) Current() *Table { return w.cur.Load() }
 // Path returns the absolute path of the watched file ("" for NewStatic).
 func (w *Watcher) Path() string { return w.path }
 
-// Reload re-reads the file now. On error the current routes are kept, the
-// reason is logged and returned (wrapping ErrBadRoutes for bad lines).
+// Reload re-reads the file now and swaps in its routes, bad lines skipped
+// and logged (file and line) as at start-up. Only when the file cannot be
+// read are the current routes kept; that error is logged and returned.
 func (w *Watcher) Reload() error {
 	if w.path == "" {
 		return nil
@@ -100,17 +99,15 @@ func (w *Watcher) Reload() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t, errs := Load(w.path)
-	if t == nil || len(errs) > 0 {
+	if t == nil {
 		err := errors.Join(errs...)
-		if t != nil {
-			err = fmt.Errorf("%w: %w", ErrBadRoutes, err)
-		}
 		w.log.Error().Err(err).Str("file", w.path).Msg("routes not reloaded, keeping the previous routes")
 		return err
 	}
+	logBadLines(w.log, errs)
 	logUnknown(w.log, t)
 	w.cur.Store(t)
-	w.log.Info().Str("file", w.path).Int("routes", t.Len()).Msg("routes reloaded")
+	w.log.Info().Str("file", w.path).Int("routes", t.Len()).Int("skipped", len(errs)).Msg("routes reloaded")
 	return nil
 }
 
@@ -155,8 +152,23 @@ func (w *Watcher) Close() error {
 	return w.fsw.Close()
 }
 
+// logBadLines logs each skipped line with its file and line number.
+func logBadLines(log zerolog.Logger, errs []error) {
+	for _, e := range errs {
+		var le *LineError
+		if errors.As(e, &le) {
+			log.Warn().Str("file", le.File).Int("line", le.Line).Err(le.Err).Msg("skipping bad route line")
+			continue
+		}
+		log.Warn().Err(e).Msg("skipping bad route line")
+	}
+}
+
 func logUnknown(log zerolog.Logger, t *Table) {
 	for _, r := range t.routes {
+		for _, p := range r.NotBuilt {
+			log.Warn().Str("file", r.Source).Int("line", r.Line).Str("prop", p).Msg("route prop not acted on yet, ignored")
+		}
 		for _, p := range r.Unknown {
 			log.Warn().Str("file", r.Source).Int("line", r.Line).Str("prop", p).Msg("ignoring unknown route condition prop")
 		}

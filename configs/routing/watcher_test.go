@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // syncBuf collects log output from the watcher goroutine.
@@ -30,21 +32,6 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-func waitFor(t *testing.T, d time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func firstHost(w *Watcher) string {
@@ -94,7 +81,7 @@ func TestWatcherReloads(t *testing.T) {
 	if err := os.WriteFile(path, []byte("* two:1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, hostIs(w, "two"))
+	testwait.For(t, 5*time.Second, hostIs(w, "two"))
 
 	// Editor-style save: write a temp file, rename over the original.
 	tmp := filepath.Join(dir, ".routes.swp")
@@ -104,45 +91,52 @@ func TestWatcherReloads(t *testing.T) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, hostIs(w, "three"))
+	testwait.For(t, 5*time.Second, hostIs(w, "three"))
 
-	// A bad edit keeps the old routes and says why.
-	if err := os.WriteFile(path, []byte("* four:1\n*,proto=bogus x:1\n"), 0o644); err != nil {
+	// A new route next to a typo loads; the typo is skipped and logged
+	// with its file and line, as Pushpin does.
+	if err := os.WriteFile(path, []byte("* four:1\n*,proto=bogus x:1\nnew.example new:1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() error {
-		if !strings.Contains(logs.String(), "keeping the previous routes") {
-			return errors.New("no log yet")
+	testwait.For(t, 5*time.Second, hostIs(w, "four"))
+	if r, ok := w.Current().Match("new.example", "/", false, false); !ok || r.Targets[0].Host != "new" {
+		t.Errorf("the good line after the bad one did not load: %v %v", r, ok)
+	}
+	testwait.For(t, 5*time.Second, func() error {
+		l := logs.String()
+		if !strings.Contains(l, `"file":"`+path+`","line":2`) || !strings.Contains(l, `proto=\"bogus\"`) ||
+			!strings.Contains(l, "skipping bad route line") {
+			return errors.New("bad line not logged with file and line: " + l)
 		}
 		return nil
 	})
-	if firstHost(w) != "three" {
-		t.Fatalf("bad file replaced routes: %q", firstHost(w))
-	}
-	if !strings.Contains(logs.String(), `proto=\"bogus\"`) || !strings.Contains(logs.String(), "routes:2") {
-		t.Errorf("log does not say why: %s", logs.String())
-	}
 
 	// Removing the file keeps the routes too; recreating it reloads.
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Reload(); err == nil || firstHost(w) != "three" {
+	if err := w.Reload(); err == nil || firstHost(w) != "four" {
 		t.Errorf("reload of missing file: %v, %q", err, firstHost(w))
 	}
 	if err := os.WriteFile(path, []byte("* five:1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, hostIs(w, "five"))
+	testwait.For(t, 5*time.Second, hostIs(w, "five"))
 
 	// Changes to other files in the directory are ignored.
-	os.WriteFile(filepath.Join(dir, "other"), []byte("x"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "other"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
+// Reload (SIGHUP calls it) applies Pushpin's rule too: bad lines are
+// skipped, the rest replace the table.
 func TestWatcherManualReload(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "routes")
-	os.WriteFile(path, []byte("* one:1\nbad line\n"), 0o644)
+	if err := os.WriteFile(path, []byte("* one:1\nbad line\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	logs := &syncBuf{}
 	w, err := NewWatcher(path, zerolog.New(logs))
 	if err != nil {
@@ -150,16 +144,33 @@ func TestWatcherManualReload(t *testing.T) {
 	}
 	defer w.Close()
 	// At startup bad lines are skipped, as Pushpin does.
-	if firstHost(w) != "one" || !strings.Contains(logs.String(), "skipping bad route") {
+	if firstHost(w) != "one" || !strings.Contains(logs.String(), `"line":2`) ||
+		!strings.Contains(logs.String(), "skipping bad route line") {
 		t.Fatalf("startup: %q %s", firstHost(w), logs.String())
 	}
-	os.WriteFile(path, []byte("* two:1\n"), 0o644)
+	if err := os.WriteFile(path, []byte("* two:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := w.Reload(); err != nil || firstHost(w) != "two" {
 		t.Fatalf("reload: %v %q", err, firstHost(w))
 	}
-	os.WriteFile(path, []byte("* three:1\n* x\n"), 0o644)
-	if err := w.Reload(); !errors.Is(err, ErrBadRoutes) || firstHost(w) != "two" {
-		t.Fatalf("bad reload: %v %q", err, firstHost(w))
+	if err := os.WriteFile(path, []byte("other.example x:1\n* three:1\n* x\nother.example y:1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Reload(); err != nil || firstHost(w) != "three" {
+		t.Fatalf("reload with bad lines: %v %q", err, firstHost(w))
+	}
+	// Line 3 (no port) and line 4 (duplicate condition) are skipped.
+	if w.Current().Len() != 2 {
+		t.Fatalf("routes %d, want 2", w.Current().Len())
+	}
+	for _, line := range []string{`"line":3`, `"line":4`} {
+		if !strings.Contains(logs.String(), line) {
+			t.Errorf("reload log lacks %s: %s", line, logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), `"skipped":2`) {
+		t.Errorf("reload log does not count the skipped lines: %s", logs.String())
 	}
 }
 
@@ -172,15 +183,15 @@ func TestWatcherMissingFile(t *testing.T) {
 
 func TestStatic(t *testing.T) {
 	t.Parallel()
-	w, err := NewStatic([]string{"* test"}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := NewStatic([]string{"* test"}, zerolog.Nop())
 	if r, ok := w.Current().Match("x", "/", false, false); !ok || r.Targets[0].Type != TargetTest || w.Reload() != nil {
 		t.Fatal("static routes")
 	}
-	if _, err := NewStatic([]string{"* nohost"}, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "--route:1:") {
-		t.Fatalf("err %v", err)
+	// A bad --route line is skipped and logged, as Pushpin does.
+	logs := &syncBuf{}
+	w2 := NewStatic([]string{"* nohost", "* test"}, zerolog.New(logs))
+	if w2.Current().Len() != 1 || !strings.Contains(logs.String(), `"file":"--route","line":1`) {
+		t.Fatalf("bad --route line: %d routes, log %s", w2.Current().Len(), logs.String())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -47,7 +47,7 @@ func reply(w http.ResponseWriter, code int, body string) {
 	h.Set("Connection", "close")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(code)
-	io.WriteString(w, body)
+	_, _ = io.WriteString(w, body) // an error is the client gone: nobody left to tell
 }
 
 // negotiate picks text or JSON from Accept as Pushpin does; ok is false
@@ -87,7 +87,7 @@ func success(w http.ResponseWriter, r *http.Request, msg string) {
 		w.Header().Set("Connection", "close")
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(http.StatusOK)
-		io.WriteString(w, body)
+		_, _ = io.WriteString(w, body) // an error is the client gone: nobody left to tell
 		return
 	}
 	reply(w, http.StatusOK, msg+"\n")

@@ -132,24 +132,17 @@ func ParseParams(s string, parseFirst bool) (p Params, ok bool) {
 		at++
 		if at < len(s) && s[at] == '"' {
 			var b strings.Builder
-			complete := false
 			n := at + 1
-			for ; n < len(s); n++ {
-				c := s[n]
-				if c == '\\' {
+			for ; n < len(s) && s[n] != '"'; n++ {
+				if s[n] == '\\' {
 					if n+1 >= len(s) {
 						return nil, false
 					}
 					n++
-					b.WriteByte(s[n])
-				} else if c == '"' {
-					complete = true
-					break
-				} else {
-					b.WriteByte(c)
 				}
+				b.WriteByte(s[n])
 			}
-			if !complete {
+			if n == len(s) { // no closing quote
 				return nil, false
 			}
 			val = b.String()

@@ -179,7 +179,9 @@ func TestParseKeyFiles(t *testing.T) {
 	if _, err := ParseKey("file:missing.pem", dir); !errors.Is(err, ErrKey) {
 		t.Fatalf("missing file: %v", err)
 	}
-	os.WriteFile(filepath.Join(dir, "junk.pem"), []byte("nope"), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "junk.pem"), []byte("nope"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := ParseKey("file:junk.pem", dir); !errors.Is(err, ErrKey) {
 		t.Fatalf("junk file: %v", err)
 	}

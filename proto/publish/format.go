@@ -110,8 +110,6 @@ func (r *HTTPResponse) Render(orig grip.Response) (grip.Response, error) {
 	return out, nil
 }
 
-func formatName(key string) string { return "'" + key + "'" }
-
 func parseAction(m map[string]any, pn string) (Action, error) {
 	s, has, err := getString(m, pn, "action", false)
 	if err != nil {

@@ -231,10 +231,7 @@ func (s *Socket) send(frames [][]byte, wait bool) error {
 		if i < len(frames)-1 {
 			flags |= goczmq.FlagMore
 		}
-		for {
-			if s.s.SendFrame(f, flags) == nil {
-				break
-			}
+		for s.s.SendFrame(f, flags) != nil {
 			switch e := C.zerrno(); {
 			case e == C.EINTR:
 				continue

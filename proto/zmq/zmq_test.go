@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 func ipc(t *testing.T, name string) string {
@@ -153,25 +155,43 @@ func TestPushRoundRobin(t *testing.T) {
 	defer push.Close()
 	_ = push.Connect(ep1)
 	_ = push.Connect(ep2)
-	time.Sleep(100 * time.Millisecond) // both pipes must be up for a fair split
+	// count counts the numbered messages (not probes) s receives.
+	count := func(s *Socket) (c, probes int) {
+		for {
+			msg, err := s.Recv()
+			switch {
+			case err != nil:
+				return c, probes // nothing more within the receive timeout
+			case string(msg[0]) == "probe":
+				probes++
+			default:
+				c++
+			}
+		}
+	}
+	// Both pipes must be up for a fair split: with Immediate, a message
+	// goes only to a connected peer, so probe until each has had one.
+	var up1, up2 bool
+	testwait.For(t, 5*time.Second, func() error {
+		if err := push.Send([]byte("probe")); err != nil {
+			return err
+		}
+		_, n1 := count(p1)
+		_, n2 := count(p2)
+		up1, up2 = up1 || n1 > 0, up2 || n2 > 0
+		if !up1 || !up2 {
+			return fmt.Errorf("pipes up: %v, %v", up1, up2)
+		}
+		return nil
+	})
 	const n = 100
 	for i := 0; i < n; i++ {
 		if err := push.Send([]byte(strconv.Itoa(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	count := func(s *Socket) int {
-		c := 0
-		for {
-			s2, err := s.Recv()
-			if err != nil {
-				return c
-			}
-			_ = s2
-			c++
-		}
-	}
-	c1, c2 := count(p1), count(p2)
+	c1, _ := count(p1)
+	c2, _ := count(p2)
 	if c1+c2 != n || c1 == 0 || c2 == 0 {
 		t.Fatalf("split %d/%d, want both non-zero summing to %d", c1, c2, n)
 	}

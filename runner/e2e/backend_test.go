@@ -44,6 +44,8 @@ func (b *gripBackend) lastHeaders() http.Header {
 	return b.last.Clone()
 }
 
+// serve ignores write errors: they mean the proxy hung up, which the test's
+// client side sees.
 func (b *gripBackend) serve(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	b.last = r.Header.Clone()
@@ -59,13 +61,13 @@ func (b *gripBackend) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("Grip-Hold", "stream")
 		w.Header().Set("Grip-Channel", ch)
-		io.WriteString(w, "stream open\n")
+		_, _ = io.WriteString(w, "stream open\n")
 	case "/sse":
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Grip-Hold", "stream")
 		w.Header().Set("Grip-Channel", ch)
 		w.Header().Set("Grip-Keep-Alive", `:\n\n; format=cstring; timeout=20`)
-		io.WriteString(w, "event: open\ndata: {}\n\n")
+		_, _ = io.WriteString(w, "event: open\ndata: {}\n\n")
 	case "/poll":
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("Grip-Hold", "response")
@@ -73,7 +75,7 @@ func (b *gripBackend) serve(w http.ResponseWriter, r *http.Request) {
 		if t := r.URL.Query().Get("t"); t != "" {
 			w.Header().Set("Grip-Timeout", t)
 		}
-		io.WriteString(w, "timeout\n")
+		_, _ = io.WriteString(w, "timeout\n")
 	case "/plain":
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "text/plain")
@@ -81,7 +83,10 @@ func (b *gripBackend) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "plain response\n%s", body)
 	case "/big":
 		var n int
-		fmt.Sscan(r.URL.Query().Get("n"), &n)
+		if _, err := fmt.Sscan(r.URL.Query().Get("n"), &n); err != nil {
+			http.Error(w, "n: "+err.Error(), http.StatusBadRequest)
+			return
+		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		chunk := []byte(strings.Repeat("0123456789abcdef", 2048))
 		for n > 0 {

@@ -14,12 +14,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pushpin-go/pushpin/internal/freeport"
+	"github.com/pushpin-go/pushpin/internal/stackconf"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // repoRoot is the module root; binaries are built into repoRoot/bin.
@@ -74,20 +75,6 @@ func freePort(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// waitFor polls fn until it returns nil or d passes.
-func waitFor(t *testing.T, d time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = fn(); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("condition not met within %v: %v", d, err)
 }
 
 // proc is a started program; it is stopped (its whole process group) when
@@ -184,6 +171,9 @@ type stack struct {
 	CondureBin, ZurlBin string
 	// RunnerConf is extra [runner] lines.
 	RunnerConf string
+	// Procs are the tiers tiers.start started: "connmgr", "zurl",
+	// "handler", "proxy".
+	Procs map[string]*proc
 }
 
 func newStack(t *testing.T, routes string) *stack {
@@ -206,83 +196,19 @@ func newStack(t *testing.T, routes string) *stack {
 func (s *stack) ipc(name string) string { return "ipc://" + filepath.Join(s.RunDir, "pushpin-"+name) }
 
 // write writes pushpin.conf, internal.conf (zurl sockets in the run dir, as
-// upstream 1.36), routes and zurl.conf.
+// upstream 1.36), routes and zurl.conf: internal/stackconf's deployment,
+// the one the load tool runs too.
 func (s *stack) write(t *testing.T) {
 	t.Helper()
-	if err := os.MkdirAll(s.RunDir, 0o755); err != nil {
+	sc := stackconf.Stack{Dir: s.Dir, HTTPPort: s.HTTPPort, PushInPort: s.PushInPort, PushInHTTPPort: s.PushInHTTPPort,
+		PushInSubPort: s.PushInSubPort, CommandPort: s.CommandPort, Routes: s.Routes, Internal: internalConf,
+		Runner: s.runnerBins(), Extra: s.ExtraConf}
+	if sc.RunDir() != s.RunDir || sc.Conf() != s.Conf {
+		t.Fatalf("stack paths %s, %s differ from stackconf's", s.RunDir, s.Conf)
+	}
+	if err := sc.Write(); err != nil {
 		t.Fatal(err)
 	}
-	internal := strings.NewReplacer(
-		"ipc:///var/run/zurl/zurl-in-stream", "ipc://{rundir}/{ipc_prefix}zurl-in-stream",
-		"ipc:///var/run/zurl/zurl-in", "ipc://{rundir}/{ipc_prefix}zurl-in",
-		"ipc:///var/run/zurl/zurl-out", "ipc://{rundir}/{ipc_prefix}zurl-out",
-	).Replace(internalConf)
-	mustWrite(t, filepath.Join(s.Dir, "internal.conf"), internal)
-	mustWrite(t, filepath.Join(s.Dir, "routes"), s.Routes+"\n")
-	conf := fmt.Sprintf(`[global]
-include=%s
-rundir=%s
-ipc_prefix=pushpin-
-port_offset=0
-stats_connection_ttl=120
-
-[runner]
-services=condure,zurl,pushpin-proxy,pushpin-handler
-http_port=127.0.0.1:%d
-logdir=%s
-log_level=2
-client_buffer_size=8192
-client_maxconn=50000
-%s
-[proxy]
-routesfile=routes
-debug=false
-auto_cross_origin=false
-accept_x_forwarded_protocol=false
-set_x_forwarded_protocol=proto-only
-x_forwarded_for=
-x_forwarded_for_trusted=
-accept_pushpin_route=false
-sig_iss=pushpin
-sig_key=changeme
-upstream_key=
-updates_check=off
-
-[handler]
-push_in_spec=tcp://127.0.0.1:%d
-push_in_sub_specs=tcp://127.0.0.1:%d
-push_in_sub_connect=false
-push_in_http_addr=127.0.0.1
-push_in_http_port=%d
-stats_spec=ipc://{rundir}/{ipc_prefix}stats
-command_spec=tcp://127.0.0.1:%d
-message_rate=2500
-message_hwm=25000
-message_wait=5000
-id_cache_ttl=60
-connection_subscription_max=20
-subscription_linger=60
-stats_subscription_ttl=60
-stats_report_interval=10
-stats_format=tnetstring
-%s`, filepath.Join(s.Dir, "internal.conf"), s.RunDir, s.HTTPPort, filepath.Join(s.Dir, "log"), s.runnerBins(),
-		s.PushInPort, s.PushInSubPort, s.PushInHTTPPort, s.CommandPort, s.ExtraConf)
-	mustWrite(t, s.Conf, conf)
-	mustWrite(t, filepath.Join(s.RunDir, "zurl.conf"), fmt.Sprintf(`[General]
-instance_id=
-in_spec=%s
-in_stream_spec=%s
-out_spec=%s
-in_req_spec=
-defpolicy=allow
-allow=
-deny=127.*,10.*,192.168.*,*.local
-max_open_requests=2000
-buffer_size=200000
-timeout=600
-in_hwm=1000
-out_hwm=1000
-`, s.ipc("zurl-in"), s.ipc("zurl-in-stream"), s.ipc("zurl-out")))
 }
 
 func (s *stack) runnerBins() string {
@@ -347,7 +273,7 @@ func (s *stack) waitReady(t *testing.T, path string) {
 	// connecting (PUB/SUB slow joiner) must not use up the whole wait.
 	probe := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{}}
 	defer probe.CloseIdleConnections()
-	waitFor(t, 15*time.Second, func() error {
+	testwait.For(t, 15*time.Second, func() error {
 		resp, err := probe.Get(s.url(path))
 		if err != nil {
 			return err
@@ -358,7 +284,7 @@ func (s *stack) waitReady(t *testing.T, path string) {
 		}
 		return nil
 	})
-	waitFor(t, 15*time.Second, func() error {
+	testwait.For(t, 15*time.Second, func() error {
 		resp, err := s.Client.Get(fmt.Sprintf("http://127.0.0.1:%d/", s.PushInHTTPPort))
 		if err != nil {
 			return err
@@ -386,20 +312,9 @@ func (s *stack) publish(t *testing.T, body string) {
 type streamReader struct {
 	resp  *http.Response
 	lines chan string
-	once  sync.Once
 }
 
-// openStream GETs url and returns once the response headers arrived.
-func openStream(t *testing.T, c *http.Client, url string) *streamReader {
-	t.Helper()
-	sr, err := tryOpenStream(t, c, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sr
-}
-
-// tryOpenStream is openStream returning the error instead of failing.
+// tryOpenStream GETs url and returns once the response headers arrived.
 func tryOpenStream(t *testing.T, c *http.Client, url string) (*streamReader, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
@@ -469,7 +384,7 @@ func rawRequest(t *testing.T, addr string, data []byte, d time.Duration) []byte 
 func openStreamExpect(t *testing.T, c *http.Client, url, first string) *streamReader {
 	t.Helper()
 	var st *streamReader
-	waitFor(t, 15*time.Second, func() error {
+	testwait.For(t, 15*time.Second, func() error {
 		sr, err := tryOpenStream(t, c, url)
 		if err != nil {
 			return err

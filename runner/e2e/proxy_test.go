@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/grip"
 )
 
@@ -104,7 +105,7 @@ func TestOurProxyWithRealPushpin(t *testing.T) {
 	})
 	c := &http.Client{Transport: &http.Transport{}}
 	defer c.CloseIdleConnections()
-	waitFor(t, 15*time.Second, func() error {
+	testwait.For(t, 15*time.Second, func() error {
 		body, resp, err := getOK(c, s.url("/ready"))
 		if err != nil {
 			return err
@@ -173,7 +174,7 @@ func TestOurProxyWithRealPushpin(t *testing.T) {
 
 	t.Run("routes-reload", func(t *testing.T) {
 		mustWrite(t, filepath.Join(s.Dir, "routes"), "* test\n")
-		waitFor(t, 10*time.Second, func() error {
+		testwait.For(t, 10*time.Second, func() error {
 			body, _, err := getOK(c, s.url("/"))
 			if err != nil {
 				return err
@@ -188,7 +189,7 @@ func TestOurProxyWithRealPushpin(t *testing.T) {
 			t.Fatalf("test route 404: %v %q", err, body)
 		}
 		mustWrite(t, filepath.Join(s.Dir, "routes"), "other.example "+be.addr()+"\n")
-		waitFor(t, 10*time.Second, func() error {
+		testwait.For(t, 10*time.Second, func() error {
 			body, resp, err := getOK(c, s.url("/"))
 			if err != nil {
 				return err

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // runnerStack writes a stack whose connection manager and zurl slots run
@@ -43,7 +45,7 @@ func TestRunnerCheckConfig(t *testing.T) {
 func readPIDs(t *testing.T, s *stack, names ...string) map[string]int {
 	t.Helper()
 	pids := map[string]int{}
-	waitFor(t, 15*time.Second, func() error {
+	testwait.For(t, 15*time.Second, func() error {
 		for _, n := range names {
 			b, err := os.ReadFile(filepath.Join(s.RunDir, n+".pid"))
 			if err != nil {

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // The runner with its default slots (all our programs from bin/): it
@@ -67,7 +69,7 @@ func TestRunnerLogFiles(t *testing.T) {
 	s := runnerStack(t, "* test", "", "")
 	startProc(t, "pushpin", bin("pushpin"), "--config="+s.Conf)
 	s.waitReady(t, "/")
-	waitFor(t, 10*time.Second, func() error {
+	testwait.For(t, 10*time.Second, func() error {
 		for _, n := range []string{"condure", "zurl", "pushpin-proxy", "pushpin-handler"} {
 			st, err := os.Stat(filepath.Join(s.Dir, "log", n+".log"))
 			if err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // tiers names the program that runs each tier of a stack.
@@ -25,17 +27,20 @@ func (tr tiers) start(t *testing.T, routes string) *stack {
 	// The connection manager binds the sockets the proxy and handler connect
 	// to; starting it first lets their PUB sockets see its subscription
 	// before the first session (PUB drops what no subscriber has asked for).
-	s.startConnMgr(t, tr.connmgr)
-	waitFor(t, 10*time.Second, func() error {
+	cm := s.startConnMgr(t, tr.connmgr)
+	testwait.For(t, 10*time.Second, func() error {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.HTTPPort))
 		if err == nil {
 			c.Close()
 		}
 		return err
 	})
-	s.startZurl(t, tr.zurl)
-	s.startHandler(t, tr.handler)
-	s.startProxy(t, tr.proxy)
+	s.Procs = map[string]*proc{
+		"connmgr": cm,
+		"zurl":    s.startZurl(t, tr.zurl),
+		"handler": s.startHandler(t, tr.handler),
+		"proxy":   s.startProxy(t, tr.proxy),
+	}
 	return s
 }
 

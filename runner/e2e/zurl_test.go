@@ -34,6 +34,8 @@ func newZurlBackend(t *testing.T) *zurlBackend {
 	return b
 }
 
+// serve ignores write errors: they mean zurl hung up, which the test's
+// client side sees.
 func (b *zurlBackend) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	b.mu.Lock()
@@ -58,25 +60,25 @@ func (b *zurlBackend) serve(w http.ResponseWriter, r *http.Request) {
 		// Headers and a first chunk, then nothing until released: the
 		// client must see the first chunk while the backend still writes.
 		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, "first\n")
+		_, _ = io.WriteString(w, "first\n")
 		w.(http.Flusher).Flush()
 		select {
 		case <-b.release:
 		case <-r.Context().Done():
 		case <-time.After(2 * time.Second):
 		}
-		io.WriteString(w, "last\n")
+		_, _ = io.WriteString(w, "last\n") // the client may be gone (the context case)
 	case "/gzip":
 		// Compressed whatever the request offered, as some origins do.
 		w.Header().Set("Content-Encoding", "gzip")
 		zw := gzip.NewWriter(w)
-		zw.Write(bytes.Repeat([]byte("gzipped line\n"), 10000))
+		_, _ = zw.Write(bytes.Repeat([]byte("gzipped line\n"), 10000))
 		zw.Close()
 	case "/stream":
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("Grip-Hold", "stream")
 		w.Header().Set("Grip-Channel", r.URL.Query().Get("ch"))
-		io.WriteString(w, "stream open\n")
+		_, _ = io.WriteString(w, "stream open\n")
 	default:
 		http.NotFound(w, r)
 	}
@@ -212,8 +214,11 @@ func TestZurlBehindRealPushpin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			io.Copy(io.Discard, resp.Body)
+			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			if err != nil {
+				t.Fatalf("%s: reading body: %v", path, err)
+			}
 			if resp.StatusCode != 502 {
 				t.Fatalf("%s: %d, want 502", path, resp.StatusCode)
 			}

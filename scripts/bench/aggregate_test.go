@@ -26,7 +26,7 @@ func TestRxStampFindsTheTimestamp(t *testing.T) {
 	binary.NativeEndian.PutUint64(ts, 1700000000)
 	binary.NativeEndian.PutUint64(ts[8:], 123)
 	other := cmsg(unix.SOL_SOCKET, unix.SCM_RIGHTS, []byte{1, 2, 3, 4})
-	buf := append(other, cmsg(unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_NEW, ts)...)
+	buf := slices.Concat(other, cmsg(unix.SOL_SOCKET, unix.SO_TIMESTAMPNS_NEW, ts))
 	if v, ok := rxStamp(buf); !ok || v != 1700000000*1e9+123 {
 		t.Fatalf("got %d %v", v, ok)
 	}

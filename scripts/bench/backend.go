@@ -22,9 +22,10 @@ func startBackend() (*backend, error) {
 		return nil, fmt.Errorf("backend listen: %w", err)
 	}
 	mux := http.NewServeMux()
+	// Write errors mean the client went away; the load client counts that.
 	mux.HandleFunc("/plain", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
-		w.Write(plainBody)
+		_, _ = w.Write(plainBody)
 	})
 	hold := func(ctype string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -37,13 +38,13 @@ func startBackend() (*backend, error) {
 			h.Set("Grip-Hold", "stream")
 			h.Set("Grip-Channel", ch)
 			h.Set("Content-Type", ctype)
-			w.Write([]byte("ok\n"))
+			_, _ = w.Write([]byte("ok\n"))
 		}
 	}
 	mux.HandleFunc("/stream", hold("text/plain"))
 	mux.HandleFunc("/sse", hold("text/event-stream"))
 	b := &backend{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
-	go b.srv.Serve(ln)
+	go func() { _ = b.srv.Serve(ln) }() // ends with ErrServerClosed; a failure shows as failed requests
 	return b, nil
 }
 

@@ -134,8 +134,7 @@ func parseHead(head []byte) (code int, chunked bool, err error) {
 
 func (p *respParser) feedChunked(b []byte, sink lineSink) error {
 	for len(b) > 0 {
-		switch p.cs {
-		case csData:
+		if p.cs == csData {
 			n := int(min(p.crem, int64(len(b))))
 			p.text(b[:n], sink)
 			b = b[n:]

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pushpin-go/pushpin/internal/freeport"
+	"github.com/pushpin-go/pushpin/internal/stackconf"
 )
 
 // Real Pushpin 1.36 programs (Debian package `pushpin`).
@@ -137,9 +138,6 @@ func (s *stack) connMgrBase(n int) string {
 }
 
 func (s *stack) write(sc stackConfig, bins programs) error {
-	if err := os.MkdirAll(s.runDir, 0o755); err != nil {
-		return fmt.Errorf("run dir: %w", err)
-	}
 	// Several connection managers: the runner starts them from
 	// connmgr_processes (and wires the proxy and handler to them); started
 	// one by one, the proxy and handler are given every one's sockets here.
@@ -158,79 +156,15 @@ func (s *stack) write(sc stackConfig, bins programs) error {
 		handlerExtra = fmt.Sprintf("condure_in_stream_specs=%s\ncondure_out_specs=%s\n",
 			strings.Join(outStream, ","), strings.Join(in, ","))
 	}
-	files := map[string]string{
-		filepath.Join(s.dir, "internal.conf"): sc.internal,
-		filepath.Join(s.dir, "routes"):        fmt.Sprintf("* %s\n", sc.backendAddr),
-		s.conf: fmt.Sprintf(`[global]
-include=%s
-rundir=%s
-ipc_prefix=pushpin-
-port_offset=0
-stats_connection_ttl=120
-
-[runner]
-services=condure,zurl,pushpin-proxy,pushpin-handler
-http_port=127.0.0.1:%d
-logdir=%s
-log_level=2
-client_buffer_size=8192
-client_maxconn=50000
-condure_bin=%s
-zurl_bin=%s
-%s
-[proxy]
-%sroutesfile=routes
-debug=false
-auto_cross_origin=false
-accept_x_forwarded_protocol=false
-set_x_forwarded_protocol=proto-only
-x_forwarded_for=
-x_forwarded_for_trusted=
-accept_pushpin_route=false
-sig_iss=pushpin
-sig_key=changeme
-upstream_key=
-updates_check=off
-
-[handler]
-push_in_spec=tcp://127.0.0.1:%d
-push_in_sub_specs=tcp://127.0.0.1:%d
-push_in_sub_connect=false
-push_in_http_addr=127.0.0.1
-push_in_http_port=%d
-stats_spec=ipc://{rundir}/{ipc_prefix}stats
-command_spec=tcp://127.0.0.1:%d
-id_cache_ttl=60
-connection_subscription_max=20
-subscription_linger=60
-stats_subscription_ttl=60
-stats_report_interval=10
-stats_format=tnetstring
-%s%s`, filepath.Join(s.dir, "internal.conf"), s.runDir, s.httpPort, filepath.Join(s.dir, "log"),
-			bins.ConnMgr, bins.Zurl, runnerExtra, proxyExtra, s.pushInPort, s.pushInSubPort, s.pushInHTTPPort, s.cmdPort,
-			handlerExtra, sc.extraConf),
-		filepath.Join(s.runDir, "zurl.conf"): fmt.Sprintf(`[General]
-instance_id=
-in_spec=%s
-in_stream_spec=%s
-out_spec=%s
-in_req_spec=
-defpolicy=allow
-allow=
-deny=127.*,10.*,192.168.*,*.local
-max_open_requests=2000
-buffer_size=200000
-timeout=600
-in_hwm=1000
-out_hwm=1000
-`, s.ipc("zurl-in"), s.ipc("zurl-in-stream"), s.ipc("zurl-out")),
+	st := stackconf.Stack{Dir: s.dir, HTTPPort: s.httpPort, PushInPort: s.pushInPort, PushInHTTPPort: s.pushInHTTPPort,
+		PushInSubPort: s.pushInSubPort, CommandPort: s.cmdPort, Routes: "* " + sc.backendAddr, Internal: sc.internal,
+		Runner:  fmt.Sprintf("condure_bin=%s\nzurl_bin=%s\n%s", bins.ConnMgr, bins.Zurl, runnerExtra),
+		Proxy:   proxyExtra,
+		Handler: handlerExtra + sc.extraConf}
+	if st.RunDir() != s.runDir || st.Conf() != s.conf {
+		return fmt.Errorf("stack paths %s, %s differ from stackconf's", s.runDir, s.conf)
 	}
-	for path, text := range files {
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			return fmt.Errorf("writing %s: %w", path, err)
-		}
-	}
-	return os.MkdirAll(filepath.Join(s.dir, "log"), 0o755)
+	return st.Write()
 }
 
 // start launches the programs with the harness's command lines.
@@ -327,8 +261,11 @@ func (s *stack) waitReady(ctx context.Context, d time.Duration) error {
 			if err != nil {
 				return err
 			}
-			io.Copy(io.Discard, resp.Body)
+			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			if err != nil {
+				return err
+			}
 			if resp.StatusCode != 200 {
 				return fmt.Errorf("status %d", resp.StatusCode)
 			}
@@ -374,8 +311,8 @@ func (s *stack) waitReady(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
-// readInternalConf loads internal.conf (repo's configs/ first, else Debian's)
-// and points its zurl specs into the run dir, as upstream 1.36 has them.
+// readInternalConf loads internal.conf: the repo's configs/ first, else
+// Debian's (stackconf points its zurl sockets into the run dir).
 func readInternalConf(repo string) (string, error) {
 	var b []byte
 	var err error
@@ -387,9 +324,5 @@ func readInternalConf(repo string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading internal.conf: %w", err)
 	}
-	return strings.NewReplacer(
-		"ipc:///var/run/zurl/zurl-in-stream", "ipc://{rundir}/{ipc_prefix}zurl-in-stream",
-		"ipc:///var/run/zurl/zurl-in", "ipc://{rundir}/{ipc_prefix}zurl-in",
-		"ipc:///var/run/zurl/zurl-out", "ipc://{rundir}/{ipc_prefix}zurl-out",
-	).Replace(string(b)), nil
+	return string(b), nil
 }

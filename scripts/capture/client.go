@@ -20,7 +20,7 @@ type rawClient struct {
 
 type teeConn struct {
 	net.Conn
-	w io.Writer
+	w *bytes.Buffer // cannot fail
 }
 
 func (t teeConn) Read(p []byte) (int, error) {

@@ -66,11 +66,6 @@ func (p packet) str(k string) string {
 	return ""
 }
 
-func (p packet) num(k string) int64 {
-	n, _ := p.fields[k].(int64)
-	return n
-}
-
 func (p packet) has(k string) bool { _, ok := p.fields[k]; return ok }
 
 // kind names a packet for file names and logs.

@@ -44,12 +44,14 @@ in_hwm=1000
 out_hwm=1000
 `
 
+// backend's handlers ignore write errors: they mean the client went away,
+// which the capture's client side reports.
 func backend() (*http.Server, net.Listener, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/small", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("X-Seen-Host", r.Host)
-		io.WriteString(w, "hello from backend\n")
+		_, _ = io.WriteString(w, "hello from backend\n")
 	})
 	mux.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -77,12 +79,12 @@ func backend() (*http.Server, net.Listener, error) {
 	mux.HandleFunc("/gz", func(w http.ResponseWriter, r *http.Request) {
 		var b bytes.Buffer
 		zw := gzip.NewWriter(&b)
-		io.WriteString(zw, "gzipped body\n")
+		_, _ = io.WriteString(zw, "gzipped body\n") // into a bytes.Buffer: cannot fail
 		zw.Close()
 		w.Header().Set("Content-Type", "text/plain")
 		w.Header().Set("Content-Encoding", "gzip")
 		w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
-		w.Write(b.Bytes())
+		_, _ = w.Write(b.Bytes())
 	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -94,7 +96,7 @@ func backend() (*http.Server, net.Listener, error) {
 		return nil, nil, err
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }() // ends with ErrServerClosed; a failure shows as failed requests
 	return srv, l, nil
 }
 

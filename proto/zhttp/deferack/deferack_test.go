@@ -1,9 +1,12 @@
 package deferack
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // Entries fire in push order, each no earlier than its delay; the timer
@@ -26,10 +29,20 @@ func TestQueue(t *testing.T) {
 		q.Push(k)
 		time.Sleep(30 * time.Millisecond)
 	}
-	time.Sleep(2 * d)
+	firedN := func(n int) func() error {
+		return func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(fired) < n {
+				return fmt.Errorf("fired %v", fired)
+			}
+			return nil
+		}
+	}
+	testwait.For(t, 5*time.Second, firedN(3))
 	pushed["d"] = time.Since(start)
 	q.Push("d") // the queue ran empty: must re-arm
-	time.Sleep(2 * d)
+	testwait.For(t, 5*time.Second, firedN(4))
 	mu.Lock()
 	defer mu.Unlock()
 	if len(fired) != 4 || fired[0] != "a" || fired[1] != "b" || fired[2] != "c" || fired[3] != "d" {

@@ -1,4 +1,8 @@
-package runner
+// Package logfmt is Pushpin's log line format and log file, shared by every
+// program (runner and tiers) so that merged output and log scrapers read the
+// same for all of them. It is its own package so that a tier's logging
+// links neither the runner nor any other process package.
+package logfmt
 
 import (
 	"fmt"
@@ -67,7 +71,7 @@ func (timeHook) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
 
 const timeLayout = "2006-01-02 15:04:05.000"
 
-// LogFile is the runner's own --logfile: an append-mode file that SIGHUP
+// LogFile is a program's --logfile: an append-mode file that SIGHUP
 // reopens, so logrotate can move it away.
 type LogFile struct {
 	mu   sync.Mutex

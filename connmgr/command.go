@@ -1,4 +1,4 @@
-package main
+package connmgr
 
 import (
 	"fmt"
@@ -8,16 +8,16 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/pushpin-go/pushpin/cmd/internal/cli"
-	"github.com/pushpin-go/pushpin/connmgr"
+	"github.com/pushpin-go/pushpin/internal/cli"
+	"github.com/pushpin-go/pushpin/internal/version"
 )
 
-// command is the pushpin-connmgr command line: condure 1.9.1's flags, so
+// Command is the pushpin-connmgr command line: condure 1.9.1's flags, so
 // the runner can start either program with the same arguments. Flags that
 // only matter to condure's other modes are accepted and ignored.
-func command() *cobra.Command {
+func Command() *cobra.Command {
 	var (
-		cfg                   connmgr.Config
+		cfg                   Config
 		listens               []string
 		logLevel, streamTO    int
 		ipcMode               string
@@ -29,7 +29,7 @@ func command() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:           "pushpin-connmgr",
 		Short:         "HTTP connection manager (condure-compatible)",
-		Version:       "1.9.1",
+		Version:       version.Condure,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -40,9 +40,9 @@ func command() *cobra.Command {
 	f.StringArrayVar(&listens, "listen", []string{"0.0.0.0:8000,stream"}, "Port to listen on: [addr:]port[,params...] (repeatable)")
 	f.StringArrayVar(&cfg.ZClient, "zclient-stream", nil, "ZeroMQ client PUSH/ROUTER/SUB spec base (repeatable)")
 	f.BoolVar(&cfg.Connect, "zclient-connect", false, "ZeroMQ client sockets connect instead of bind")
-	f.IntVar(&cfg.BufferSize, "buffer-size", connmgr.DefaultBufferSize, "Connection buffer size (and initial zhttp credits)")
-	f.IntVar(&cfg.MaxConn, "stream-maxconn", connmgr.DefaultMaxConn, "Maximum concurrent connections in stream mode")
-	f.IntVar(&streamTO, "stream-timeout", int(connmgr.DefaultStreamTimeout/time.Second), "Client timeout in stream mode (seconds)")
+	f.IntVar(&cfg.BufferSize, "buffer-size", DefaultBufferSize, "Connection buffer size (and initial zhttp credits)")
+	f.IntVar(&cfg.MaxConn, "stream-maxconn", DefaultMaxConn, "Maximum concurrent connections in stream mode")
+	f.IntVar(&streamTO, "stream-timeout", int(DefaultStreamTimeout/time.Second), "Client timeout in stream mode (seconds)")
 	f.StringVar(&ipcMode, "ipc-file-mode", "", "Permissions for ZeroMQ IPC binds (octal)")
 	// condure flags without effect here.
 	f.IntVar(&ignoredInt, "workers", 2, "Ignored (condure compatibility)")
@@ -56,22 +56,24 @@ func command() *cobra.Command {
 	f.BoolVar(&ignoredBool, "deny-out-internal", false, "Ignored")
 	f.BoolVar(&sizesOpt, "sizes", false, "Print sizes of per-connection objects and exit")
 	cmd.RunE = func(c *cobra.Command, _ []string) error {
-		log, closeLog, err := cli.Logger("", strconv.Itoa(logLevel), false)
+		hup := cli.CatchHangup()
+		defer hup.Stop()
+		log, err := cli.Logger("", strconv.Itoa(logLevel), false)
 		if err != nil {
 			return err
 		}
-		defer closeLog()
+		defer log.Close()
 		c.Flags().Visit(func(fl *pflag.Flag) {
 			if fl.Usage == "Ignored" || len(fl.Usage) > 7 && fl.Usage[:7] == "Ignored" {
 				log.Debug().Str("flag", fl.Name).Str("value", fl.Value.String()).Msg("ignored condure option")
 			}
 		})
 		if sizesOpt {
-			fmt.Fprintln(c.OutOrStdout(), connmgr.Sizes())
+			fmt.Fprintln(c.OutOrStdout(), Sizes())
 			return nil
 		}
 		for _, l := range listens {
-			ls, err := connmgr.ParseListen(l)
+			ls, err := ParseListen(l)
 			if err != nil {
 				return err
 			}
@@ -81,16 +83,20 @@ func command() *cobra.Command {
 		if ipcMode != "" {
 			m, err := strconv.ParseUint(ipcMode, 8, 32)
 			if err != nil {
-				return fmt.Errorf("%w: --ipc-file-mode %q: not octal", connmgr.ErrConfig, ipcMode)
+				return fmt.Errorf("%w: --ipc-file-mode %q: not octal", ErrConfig, ipcMode)
 			}
 			cfg.IPCFileMode = uint32(m)
 		}
-		s, err := connmgr.New(cfg, log.With().Str("component", "connmgr").Logger())
+		s, err := New(cfg, log.With().Str("component", "connmgr").Logger())
 		if err != nil {
 			return err
 		}
 		ctx, stop := cli.SignalContext()
 		defer stop()
+		// The runner does not forward SIGHUP here (nor does Pushpin's to
+		// condure), and there is no log file to reopen; one sent by hand
+		// must not drop every connection.
+		go hup.Serve(ctx, log, nil)
 		return s.Run(ctx)
 	}
 	return cmd
