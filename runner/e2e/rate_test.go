@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // At a sustained rate — 1,000 messages of 1 KB a second, published in POSTs
@@ -79,11 +81,17 @@ func runRate(t *testing.T, tr tiers, subs, msgs int, stall bool) {
 	} else {
 		stalledProbed <- nil
 	}
-	waitFor(t, 30*time.Second, func() error {
+	// Subscriptions register after the hold: probe (every 200 ms at most)
+	// until every subscriber has seen one.
+	var lastProbe time.Time
+	testwait.For(t, 30*time.Second, func() error {
 		if probed.Load() == int64(subs) && len(stalledProbed) == 1 {
 			return nil
 		}
-		s.publish(t, `{"items":[{"channel":"rate","formats":{"http-stream":{"content":"probe\n"}}}]}`)
+		if time.Since(lastProbe) >= 200*time.Millisecond {
+			s.publish(t, `{"items":[{"channel":"rate","formats":{"http-stream":{"content":"probe\n"}}}]}`)
+			lastProbe = time.Now()
+		}
 		return fmt.Errorf("%d of %d subscribers probed", probed.Load(), subs)
 	})
 	if err := <-stalledProbed; err != nil {
