@@ -36,19 +36,28 @@ func (e *engine) queueLimit() int64 {
 	return DefaultStreamQueueSize
 }
 
-// enqueue queues published content for s behind what is already waiting.
-// A client that is so far behind that the content would take its queue
-// past the bound never gets a gap in its stream: its stream is ended
-// instead (see overflow), and enqueue reports false.
-func (e *engine) enqueue(s *session, body []byte, channel string) bool {
+// queue appends body to what s has waiting, unless that would take s past
+// the bound; it reports whether it did.
+func (e *engine) queue(s *session, body []byte) bool {
 	cost := int64(len(body)) + chunkOverhead
 	if s.queued+cost > e.queueLimit() {
-		e.overflow(s, channel)
 		return false
 	}
 	s.pending = append(s.pending, chunk{body: body, cost: int32(cost)})
 	s.queued += cost
 	return true
+}
+
+// enqueue queues published content for s behind what is already waiting.
+// A client that is so far behind that the content would take its queue
+// past the bound never gets a gap in its stream: its stream is ended
+// instead (see overflow), and enqueue reports false.
+func (e *engine) enqueue(s *session, body []byte, channel string) bool {
+	if e.queue(s, body) {
+		return true
+	}
+	e.overflow(s, channel)
+	return false
 }
 
 // overflow ends the stream of a client that fell too far behind: what is

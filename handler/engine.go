@@ -356,9 +356,7 @@ func (e *engine) gripKeepAlive(s *session, now time.Time) {
 	if !ok || now.Before(due) {
 		return
 	}
-	if cost := int64(len(s.ka.Data)) + chunkOverhead; s.queued+cost <= e.queueLimit() {
-		s.pending = append(s.pending, chunk{body: s.ka.Data, cost: int32(cost)})
-		s.queued += cost
+	if e.queue(s, s.ka.Data) { // a client past its bound gets no keep-alive
 		e.flush(s)
 	}
 	s.lastKA, s.lastData = now, now
