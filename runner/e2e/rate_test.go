@@ -42,10 +42,10 @@ func TestStalledStreamEnded(t *testing.T) {
 		t.Skip("-short")
 	}
 	forEachStack(t, func(t *testing.T, tr tiers) {
-		// 5 MB to each: the stalled client's kernel buffers take a few MB
-		// (the server's send buffer grows), then its queue reaches the
-		// default bound.
-		runRate(t, tr, 20, 5000, true)
+		// 7 MB to each: the stalled client's kernel buffers take a few MB
+		// (the server's send buffer grows, up to tcp_wmem's 4 MB by
+		// default), then its queue reaches the default bound.
+		runRate(t, tr, 20, 7000, true)
 	}, allOurs)
 }
 
