@@ -15,6 +15,16 @@ import (
 // bound is on what a client may fall behind, more than on memory.
 const DefaultStreamQueueSize = 1 << 20
 
+// readingSlack is how many times the bound a client may fall behind while
+// it is still taking data (its credits came back within readingGrace):
+// then the writes to it, not its reading, may be what is late (a burst, a
+// busy machine), and ending it would cut off a client that keeps up. One
+// whose credits have stopped is ended at the bound itself.
+const (
+	readingSlack = 8
+	readingGrace = time.Second
+)
+
 // chunkOverhead is what a queued chunk costs beyond its body (its place in
 // pending, its share of a packet): charged against the bound so that tiny
 // messages cannot queue without limit either.
@@ -37,10 +47,12 @@ func (e *engine) queueLimit() int64 {
 }
 
 // queue appends body to what s has waiting, unless that would take s past
-// the bound; it reports whether it did.
+// the bound (or, while s is still taking data, past readingSlack times
+// it); it reports whether it did.
 func (e *engine) queue(s *session, body []byte) bool {
 	cost := int64(len(body)) + chunkOverhead
-	if s.queued+cost > e.queueLimit() {
+	if limit := e.queueLimit(); s.queued+cost > limit &&
+		(s.queued+cost > limit*readingSlack || time.Since(s.lastCredit) >= readingGrace) {
 		return false
 	}
 	s.pending = append(s.pending, chunk{body: body, cost: int32(cost)})

@@ -4,10 +4,16 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pushpin-go/pushpin/proto/publish"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
+
+// stalled makes session id's last credits older than readingGrace.
+func stalled(e *engine, id string) {
+	e.sessions[sessionKey{"condure", id}].lastCredit = time.Now().Add(-2 * readingGrace)
+}
 
 func publishTo(e *engine, content string) {
 	e.publish(&publish.Item{Channel: "ch", HTTPStream: &publish.HTTPStream{Content: []byte(content)}})
@@ -69,6 +75,7 @@ func TestSlowStreamEndedAtBound(t *testing.T) {
 	e.accept(streamAccept("slow", 5+3)) // 3 credits left after the initial body
 	e.accept(streamAccept("fast", 5+1000))
 	c.take()
+	stalled(e, "slow")
 	msg := strings.Repeat("m", 99) + "\n"
 	var fastGot []string
 	fastSeq := int64(2)
@@ -127,6 +134,7 @@ func TestSlowStreamEndedWithoutCredits(t *testing.T) {
 	e.maxQueue = 500
 	e.accept(streamAccept("s", 5))
 	c.take()
+	stalled(e, "s")
 	for i := 0; i < 10 && e.backlog.ended.Load() == 0; i++ {
 		publishTo(e, strings.Repeat("x", 99)+"\n")
 	}
@@ -135,5 +143,31 @@ func TestSlowStreamEndedWithoutCredits(t *testing.T) {
 	}
 	if n, _ := e.counts(); n != 0 {
 		t.Fatalf("%d sessions left", n)
+	}
+}
+
+// A client whose credits are still coming back is let past the bound, up
+// to readingSlack times it (what is late may be the writes to it, not its
+// reading); past that it is ended too.
+func TestReadingStreamGetsSlackPastBound(t *testing.T) {
+	t.Parallel()
+	e, c := syncEngine()
+	e.maxQueue = 500
+	e.accept(streamAccept("s", 5))
+	c.take()
+	// Credits just came back (an hour ahead: however slow the machine
+	// running the test, still within readingGrace).
+	e.sessions[sessionKey{"condure", "s"}].lastCredit = time.Now().Add(time.Hour)
+	msg := strings.Repeat("x", 99) + "\n"
+	queued := 0
+	for ; queued < 100 && e.backlog.ended.Load() == 0; queued++ {
+		publishTo(e, msg)
+	}
+	// 164 bytes a message (100+chunkOverhead): 24 fit in 8×500, the 25th ends it.
+	if queued != 25 || e.backlog.ended.Load() != 1 {
+		t.Fatalf("ended after %d messages (%d ended)", queued, e.backlog.ended.Load())
+	}
+	if got := fmt.Sprint(bodies(c.take())); got != "[s 5:/end]" {
+		t.Fatalf("got %q", got)
 	}
 }

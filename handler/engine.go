@@ -439,6 +439,7 @@ func (e *engine) onSessionPacket(p *zhttp.Packet, id string, seq int64, hasSeq b
 	s.inSeq++
 	s.lastIn = time.Now()
 	if p.Credits > 0 {
+		s.lastCredit = s.lastIn
 		s.credits += p.Credits
 		e.flush(s)
 	}

@@ -46,6 +46,7 @@ type session struct {
 
 	lastIn, lastOut time.Time
 	lastData        time.Time // last body bytes sent (keep-alive "idle" mode)
+	lastCredit      time.Time // last credits from the client side (queue bound)
 	lastKA          time.Time // last Grip-Keep-Alive sent ("interval" mode)
 	timer           *time.Timer
 
@@ -59,7 +60,7 @@ func newSession(s handoff.Session, now time.Time) *session {
 	return &session{
 		key: sessionKey{s.Sender, s.ID}, sender: s.Sender, id: s.ID,
 		inSeq: s.InSeq, outSeq: s.OutSeq, credits: s.OutCredits, multi: s.Multi, mdata: s.MultiData,
-		userData: s.UserData, lastIn: now, lastOut: now, lastData: now, lastKA: now,
+		userData: s.UserData, lastIn: now, lastOut: now, lastData: now, lastKA: now, lastCredit: now,
 	}
 }
 
