@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/pushpin-go/pushpin/proto/publish"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
@@ -169,5 +171,29 @@ func TestReadingStreamGetsSlackPastBound(t *testing.T) {
 	}
 	if got := fmt.Sprint(bodies(c.take())); got != "[s 5:/end]" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// The running total of clients ended is logged when it has grown, at most
+// every 10 s.
+func TestBacklogTotalLogged(t *testing.T) {
+	t.Parallel()
+	var buf strings.Builder
+	e := newEngine("h1", zerolog.New(&buf), func([]byte) {}, nil, 20)
+	now := time.Now()
+	e.reportBacklog(now)
+	if buf.Len() != 0 {
+		t.Fatalf("logged with nothing ended: %s", buf.String())
+	}
+	e.backlog.ended.Add(3)
+	e.reportBacklog(now)
+	e.backlog.ended.Add(1)
+	e.reportBacklog(now.Add(5 * time.Second))
+	if got := strings.Count(buf.String(), "\n"); got != 1 || !strings.Contains(buf.String(), `"total":3`) {
+		t.Fatalf("log: %s", buf.String())
+	}
+	e.reportBacklog(now.Add(10 * time.Second))
+	if !strings.Contains(buf.String(), `"total":4,"new":1`) {
+		t.Fatalf("log: %s", buf.String())
 	}
 }
