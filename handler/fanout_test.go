@@ -4,36 +4,13 @@ import (
 	"fmt"
 	"sort"
 	"testing"
-	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/pushpin-go/pushpin/proto/grip"
 	"github.com/pushpin-go/pushpin/proto/handoff"
 	"github.com/pushpin-go/pushpin/proto/publish"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
-
-// syncEngine is an engine driven from the test goroutine (no run loop), so
-// maintenance passes can be given any clock.
-func syncEngine() (*engine, *capture) {
-	c := &capture{}
-	return newEngine("h1", zerolog.Nop(), c.send, nil, 20), c
-}
-
-func mdataAccept(sender, id string, credits int64, mdata bool) *handoff.Accept {
-	a := streamAccept(id, credits)
-	a.Sessions[0].Sender, a.Sessions[0].MultiData = sender, mdata
-	return a
-}
-
-func (c *capture) take() []*zhttp.Packet {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.pks
-	c.pks = nil
-	return out
-}
 
 // A publish reaches multi-data sessions in one packet per connection
 // manager, each listed with its own next seq, while a condure-style session,
@@ -145,49 +122,28 @@ func TestMultiDataSplit(t *testing.T) {
 	}
 }
 
-// Grip-Keep-Alive comes from the maintenance pass: idle mode only after a
-// quiet period since the last data, interval mode at a fixed period.
-func TestGripKeepAliveSweep(t *testing.T) {
-	t.Parallel()
-	e, c := syncEngine()
-	e.accept(mdataAccept("cm1", "idle", 1<<20, true))
-	e.accept(mdataAccept("cm1", "intv", 1<<20, true))
-	e.setKeepAlive(e.sessions[sessionKey{"cm1", "idle"}], &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveIdle})
-	e.setKeepAlive(e.sessions[sessionKey{"cm1", "intv"}], &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveInterval})
-	c.take()
-	start := time.Now()
-	got := func(at time.Duration) string {
-		e.maintain(start.Add(at))
-		var ids []string
-		for _, p := range c.take() {
-			if p.Type == zhttp.Data {
-				ids = append(ids, p.ID)
+// BenchmarkFanoutPerSession publishes to n condure-style sessions (no
+// ext.multi-data): one packet each.
+func BenchmarkFanoutPerSession(b *testing.B) {
+	for _, n := range []int{1, 100, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			var bytes int
+			e := newEngine("h1", zerolog.Nop(), func(f []byte) { bytes += len(f) }, nil, 20)
+			for i := 0; i < n; i++ {
+				a := streamAccept(fmt.Sprintf("s%d", i), 1<<40)
+				e.accept(a)
 			}
-		}
-		sort.Strings(ids)
-		return fmt.Sprint(ids)
-	}
-	if s := got(10 * time.Second); s != "[]" {
-		t.Fatalf("at 10s: %s", s)
-	}
-	// Data at 15s resets idle mode only.
-	e.sessions[sessionKey{"cm1", "idle"}].lastData = start.Add(15 * time.Second)
-	e.sessions[sessionKey{"cm1", "intv"}].lastData = start.Add(15 * time.Second)
-	if s := got(19500 * time.Millisecond); s != "[intv]" {
-		t.Fatalf("at 19.5s: %s", s)
-	}
-	if s := got(30 * time.Second); s != "[]" {
-		t.Fatalf("at 30s: %s", s)
-	}
-	if s := got(34500 * time.Millisecond); s != "[idle]" {
-		t.Fatalf("at 34.5s: %s", s)
-	}
-	if s := got(39 * time.Second); s != "[intv]" {
-		t.Fatalf("at 39s: %s", s)
+			it := &publish.Item{Channel: "ch", HTTPStream: &publish.HTTPStream{Content: []byte("hello subscribers\n")}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				e.publish(it)
+			}
+		})
 	}
 }
 
-// BenchmarkFanoutMultiData is BenchmarkLeadFanout with the connection
+// BenchmarkFanoutMultiData is BenchmarkFanoutPerSession with the connection
 // manager announcing ext.multi-data: one shared packet per 1024 sessions.
 func BenchmarkFanoutMultiData(b *testing.B) {
 	for _, n := range []int{1, 100, 10000, 100000} {

@@ -80,7 +80,11 @@ func (h *Handler) socket(t zmq.Type, o zmq.Options, bind bool, specs []string, w
 			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 	}
-	h.log.Info().Str("socket", what).Strs("specs", specs).Bool("bind", bind).Msg("socket ready")
+	ev := h.log.Info().Str("socket", what).Strs("specs", specs).Bool("bind", bind)
+	if o.MaxMsgSize > 0 {
+		ev = ev.Int64("max_message_size", o.MaxMsgSize)
+	}
+	ev.Msg("socket ready")
 	return s, nil
 }
 
@@ -116,21 +120,32 @@ func (h *Handler) Run(ctx context.Context) error {
 		closeAll()
 		return err
 	}
+	// Publish inputs refuse a message part larger than an HTTP publish may
+	// be: libzmq drops it before allocating it (a 100 MB item took the
+	// handler to 521 MB, and it stayed there).
+	maxMsg := int64(hc.PushInMaxBodySize)
+	if maxMsg <= 0 {
+		maxMsg = httpapi.DefaultMaxBodySize
+	}
+	var mode os.FileMode
+	if hc.IPCFileMode >= 0 {
+		mode = os.FileMode(hc.IPCFileMode)
+	}
 	var pull, sub, cmd *zmq.Socket
 	if len(hc.PushInSpec) > 0 {
-		if pull, err = open(zmq.Pull, zmq.Options{RcvHWM: 10000}, true, hc.PushInSpec, "in pull"); err != nil {
+		if pull, err = open(zmq.Pull, zmq.Options{RcvHWM: 10000, MaxMsgSize: maxMsg, IPCFileMode: mode}, true, hc.PushInSpec, "in pull"); err != nil {
 			closeAll()
 			return err
 		}
 	}
 	if len(hc.PushInSubSpecs) > 0 {
-		if sub, err = open(zmq.Sub, zmq.Options{RcvHWM: 10000, TCPKeepalive: hc.PushInSubConnect}, !hc.PushInSubConnect, hc.PushInSubSpecs, "in sub"); err != nil {
+		if sub, err = open(zmq.Sub, zmq.Options{RcvHWM: 10000, SndHWM: subSndHWM, TCPKeepalive: hc.PushInSubConnect, MaxMsgSize: maxMsg, IPCFileMode: mode}, !hc.PushInSubConnect, hc.PushInSubSpecs, "in sub"); err != nil {
 			closeAll()
 			return err
 		}
 	}
 	if len(hc.CommandSpec) > 0 {
-		if cmd, err = open(zmq.Router, zmq.Options{}, true, hc.CommandSpec, "command"); err != nil {
+		if cmd, err = open(zmq.Router, zmq.Options{MaxMsgSize: maxMsg, IPCFileMode: mode}, true, hc.CommandSpec, "command"); err != nil {
 			closeAll()
 			return err
 		}
@@ -149,20 +164,19 @@ func (h *Handler) Run(ctx context.Context) error {
 	pubSender := zmq.NewSender(pub, 100000, func(_ [][]byte, err error) {
 		h.log.Warn().Err(err).Msg("dropping packet to connection manager")
 	})
-	var subCh chan subChange
+	var subs *subChanges
 	if sub != nil {
-		subCh = make(chan subChange, 4096)
+		subs = &subChanges{wake: sub.Wake}
 	}
-	h.eng = newEngine(h.id, h.log, func(f []byte) { pubSender.Send(f) }, subCh, h.cfg.Handler.ConnectionSubscriptionMax)
+	h.eng = newEngine(h.id, h.log, func(f []byte) { pubSender.Send(f) }, subs, h.cfg.Handler.ConnectionSubscriptionMax)
 	h.eng.maxQueue = int64(hc.StreamMaxQueueSize)
 	var wg sync.WaitGroup
 	goRun := func(fn func()) {
 		wg.Add(1)
 		go func() { defer wg.Done(); fn() }()
 	}
-	engDone := make(chan struct{})
 	goRun(func() { pubSender.Run(ctx) })
-	goRun(func() { h.eng.run(engDone) })
+	goRun(h.eng.run)
 	goRun(func() {
 		zmq.RecvLoop(ctx, in, func(msg [][]byte) {
 			p, err := zhttp.ParseMessage(msg[len(msg)-1])
@@ -196,14 +210,14 @@ func (h *Handler) Run(ctx context.Context) error {
 		})
 	}
 	if sub != nil {
-		goRun(func() { h.subLoop(ctx, sub, subCh) })
+		goRun(func() { h.subLoop(ctx, sub, subs) })
 	}
 	if cmd != nil {
 		goRun(func() { h.commandLoop(ctx, cmd) })
 	}
 	var srv *http.Server
 	if ln != nil {
-		api := &httpapi.Server{Publish: h.publish, Recover: func() {}, Log: h.log,
+		api := &httpapi.Server{Publish: h.publish, Log: h.log,
 			MaxHeadersSize: hc.PushInMaxHeadersSize, MaxBodySize: hc.PushInMaxBodySize}
 		srv = api.HTTPServer("")
 		goRun(func() {
@@ -212,12 +226,13 @@ func (h *Handler) Run(ctx context.Context) error {
 			}
 		})
 	}
+	warnUnused(h.log, hc)
 	h.log.Info().Str("id", h.id).Msg("started")
 	<-ctx.Done()
 	if srv != nil {
 		_ = srv.Close()
 	}
-	close(engDone)
+	h.eng.stop()
 	wg.Wait()
 	h.log.Info().Msg("stopped")
 	return nil
@@ -235,3 +250,9 @@ func (h *Handler) publish(items []publish.Item) {
 		}
 	})
 }
+
+// subSndHWM bounds the SUB input's outgoing queue, which carries only
+// subscription changes to the publishers. libzmq drops a change that finds
+// it full (1,000 by default), and a publisher never learns of it: a mass
+// (un)subscribe lost changes before this was raised.
+const subSndHWM = 1 << 20

@@ -11,20 +11,23 @@ import (
 
 // subLoop owns the SUB publish input. It subscribes to a channel only while
 // the channel has local subscribers, so an XPUB publisher sees exactly what
-// is wanted; changes arrive from the engine between receives.
-func (h *Handler) subLoop(ctx context.Context, sub *zmq.Socket, changes <-chan subChange) {
+// is wanted. It takes the engine's changes between receives (the engine
+// wakes a waiting receive), comparing each with what the socket is
+// subscribed to: libzmq counts subscriptions, so the same one twice would
+// need two unsubscribes.
+func (h *Handler) subLoop(ctx context.Context, sub *zmq.Socket, changes *subChanges) {
 	defer sub.Close()
+	on := map[string]struct{}{}
 	for ctx.Err() == nil {
-		for more := true; more; {
-			select {
-			case c := <-changes:
-				if c.add {
-					sub.Subscribe(c.channel)
-				} else {
-					sub.Unsubscribe(c.channel)
-				}
-			default:
-				more = false
+		for ch, add := range changes.take() {
+			_, was := on[ch]
+			switch {
+			case add && !was:
+				sub.Subscribe(ch)
+				on[ch] = struct{}{}
+			case !add && was:
+				sub.Unsubscribe(ch)
+				delete(on, ch)
 			}
 		}
 		msg, err := sub.Recv()
@@ -102,7 +105,9 @@ func (h *Handler) command(req []byte) []byte {
 		h.publish(items)
 		return reply(id, true, "", nil)
 	case "recover":
-		return reply(id, true, "", nil)
+		// Pushpin re-announces its sessions and subscriptions; until that
+		// is built, say so rather than answer success and do nothing.
+		return reply(id, false, "not-supported", "recover is not supported yet")
 	case "get-zmq-uris":
 		hc := &h.cfg.Handler
 		out := map[string]any{}

@@ -426,3 +426,62 @@ func TestMaintainEndedUntouched(t *testing.T) {
 		t.Fatalf("want live and replaced held and kept alive, have %d sessions", n)
 	}
 }
+
+// Grip-Keep-Alive comes from the maintenance pass: idle mode only after a
+// quiet period since the last data, interval mode at a fixed period.
+func TestGripKeepAliveSweep(t *testing.T) {
+	t.Parallel()
+	e, c := syncEngine()
+	e.accept(mdataAccept("cm1", "idle", 1<<20, true))
+	e.accept(mdataAccept("cm1", "intv", 1<<20, true))
+	e.setKeepAlive(e.sessions[sessionKey{"cm1", "idle"}], &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveIdle})
+	e.setKeepAlive(e.sessions[sessionKey{"cm1", "intv"}], &grip.KeepAlive{Data: []byte(":\n"), Timeout: 20, Mode: grip.KeepAliveInterval})
+	c.take()
+	start := time.Now()
+	got := func(at time.Duration) string {
+		e.maintain(start.Add(at))
+		var ids []string
+		for _, p := range c.take() {
+			if p.Type == zhttp.Data {
+				ids = append(ids, p.ID)
+			}
+		}
+		sort.Strings(ids)
+		return fmt.Sprint(ids)
+	}
+	if s := got(10 * time.Second); s != "[]" {
+		t.Fatalf("at 10s: %s", s)
+	}
+	// Data at 15s resets idle mode only.
+	e.sessions[sessionKey{"cm1", "idle"}].lastData = start.Add(15 * time.Second)
+	e.sessions[sessionKey{"cm1", "intv"}].lastData = start.Add(15 * time.Second)
+	if s := got(19500 * time.Millisecond); s != "[intv]" {
+		t.Fatalf("at 19.5s: %s", s)
+	}
+	if s := got(30 * time.Second); s != "[]" {
+		t.Fatalf("at 30s: %s", s)
+	}
+	if s := got(34500 * time.Millisecond); s != "[idle]" {
+		t.Fatalf("at 34.5s: %s", s)
+	}
+	if s := got(39 * time.Second); s != "[intv]" {
+		t.Fatalf("at 39s: %s", s)
+	}
+}
+
+// On a running engine (its own ticker), keep-alives toward a multi client
+// go out batched as list-form ids.
+func TestKeepAliveBatchedOnRunningEngine(t *testing.T) {
+	t.Parallel()
+	e, c := runEngine(t)
+	e.keepAliveEvery = time.Second
+	for i := 0; i < 3; i++ {
+		id := fmt.Sprintf("k%d", i)
+		e.post(func() { e.accept(streamAccept(id, 8192)) })
+	}
+	pk := c.wait(t, 7)
+	last := pk[len(pk)-1]
+	if last.Type != zhttp.KeepAlive || len(last.IDs) != 3 {
+		t.Fatalf("want one keep-alive for 3 ids, got %+v", last)
+	}
+}

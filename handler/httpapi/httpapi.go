@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -22,14 +23,30 @@ const (
 	DefaultMaxBodySize    = 1000000
 )
 
+// Timeouts of the control server, so that a client that never finishes its
+// request head (or sends nothing at all), or its body, does not hold a
+// connection for ever. The read timeout covers head and body: a 1 MB body
+// needs only 17 KB/s. Every response closes the connection, so the idle
+// timeout (the wait for a next request on a kept connection) is a
+// safeguard.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+)
+
 // Server answers control requests; Publish and Recover are called with
 // validated input (items are delivered after the response, as Pushpin).
+// A nil Recover answers /recover with 501: recover is not supported yet.
 type Server struct {
 	Publish        func(items []publish.Item)
 	Recover        func()
 	MaxHeadersSize int
 	MaxBodySize    int
-	Log            zerolog.Logger
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout, when zero, are
+	// DefaultReadHeaderTimeout, DefaultReadTimeout and DefaultIdleTimeout.
+	ReadHeaderTimeout, ReadTimeout, IdleTimeout time.Duration
+	Log                                         zerolog.Logger
 }
 
 // HTTPServer returns a net/http server for addr serving s.
@@ -38,7 +55,16 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 	if mh <= 0 {
 		mh = DefaultMaxHeadersSize
 	}
-	return &http.Server{Addr: addr, Handler: s, MaxHeaderBytes: mh}
+	or := func(d, def time.Duration) time.Duration {
+		if d <= 0 {
+			return def
+		}
+		return d
+	}
+	return &http.Server{Addr: addr, Handler: s, MaxHeaderBytes: mh,
+		ReadHeaderTimeout: or(s.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       or(s.ReadTimeout, DefaultReadTimeout),
+		IdleTimeout:       or(s.IdleTimeout, DefaultIdleTimeout)}
 }
 
 func reply(w http.ResponseWriter, code int, body string) {
@@ -133,9 +159,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) (int
 		return 400, 0
 	}
 	if path == "/recover" {
-		if s.Recover != nil {
-			s.Recover()
+		if s.Recover == nil {
+			reply(w, http.StatusNotImplemented, "Recover is not supported yet.\n")
+			return 501, len(body)
 		}
+		s.Recover()
 		success(w, r, "Updated")
 		return 200, len(body)
 	}

@@ -15,9 +15,11 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,6 +53,10 @@ type Socket struct {
 	rc   syscall.RawConn
 	rto  time.Duration // < 0: Recv blocks forever
 	dl   time.Time     // the read deadline set on f
+	// woken is set by Wake (any goroutine) before it moves f's deadline to
+	// the past; clearDl: a deadline Wake set must be cleared (rto < 0).
+	woken   atomic.Bool
+	clearDl bool
 
 	tryRecv    func(uintptr) bool // s.tryRecvNow, made once
 	rdst, rmsg [][]byte
@@ -92,6 +98,9 @@ func New(t Type, o Options) (*Socket, error) {
 	}
 	if o.Immediate {
 		s.SetImmediate(1)
+	}
+	if o.MaxMsgSize > 0 {
+		s.SetMaxmsgsize(int(min(o.MaxMsgSize, math.MaxInt32)))
 	}
 	if o.TCPKeepalive {
 		s.SetTcpKeepalive(1)
@@ -292,6 +301,16 @@ func (s *Socket) recvAppend(dst [][]byte) ([][]byte, error) {
 				return nil, ErrClosed
 			}
 		}
+	} else if s.clearDl {
+		s.clearDl = false
+		if err := s.f.SetReadDeadline(time.Time{}); err != nil {
+			return nil, ErrClosed
+		}
+	}
+	// After the deadline is set, so that a Wake whose past deadline the
+	// line above overwrote is still seen.
+	if s.woken.Load() && s.woken.Swap(false) {
+		return nil, ErrTimeout
 	}
 	s.rdst = dst
 	err := s.rc.Read(s.tryRecv)
@@ -299,6 +318,10 @@ func (s *Socket) recvAppend(dst [][]byte) ([][]byte, error) {
 	s.rdst, s.rmsg, s.rerr = nil, nil, nil
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
+		if s.rto < 0 || time.Now().Before(s.dl) {
+			// Not our deadline: a Wake's. Re-arm ours next time.
+			s.dl, s.clearDl = time.Time{}, true
+		}
 		return nil, ErrTimeout
 	case err != nil:
 		return nil, ErrClosed
@@ -345,6 +368,15 @@ func (s *Socket) recvNow(msg [][]byte) ([][]byte, error) {
 			return msg, nil
 		}
 	}
+}
+
+// Wake makes a Recv waiting on s return ErrTimeout now, or the next Recv
+// if none is waiting. Unlike every other method it may be called from any
+// goroutine, also while the owner closes s: it lets another goroutine hand
+// the owner work between receives without waiting out the timeout.
+func (s *Socket) Wake() {
+	s.woken.Store(true)
+	_ = s.f.SetReadDeadline(time.Unix(1, 0))
 }
 
 // Close destroys the socket. Pending outgoing messages are dropped after

@@ -25,6 +25,7 @@ type Socket struct {
 	cancel context.CancelFunc
 	in     chan recvResult
 	pumped bool
+	wake   chan struct{} // Wake; capacity 1
 }
 
 type recvResult struct {
@@ -68,7 +69,7 @@ func New(t Type, o Options) (*Socket, error) {
 		cancel()
 		return nil, fmt.Errorf("zmq: unsupported socket type %v", t)
 	}
-	sock := &Socket{t: t, s: s, opts: o, cancel: cancel, in: make(chan recvResult, 64)}
+	sock := &Socket{t: t, s: s, opts: o, cancel: cancel, in: make(chan recvResult, 64), wake: make(chan struct{}, 1)}
 	for _, sub := range o.Subscribe {
 		sock.Subscribe(sub)
 	}
@@ -156,18 +157,46 @@ func (s *Socket) Recv() ([][]byte, error) {
 		defer t.Stop()
 		timeout = t.C
 	}
-	select {
-	case r := <-s.in:
-		if r.err != nil {
-			if errors.Is(r.err, context.Canceled) {
-				return nil, ErrClosed
+	for {
+		select {
+		case r := <-s.in:
+			if r.err != nil {
+				if errors.Is(r.err, context.Canceled) {
+					return nil, ErrClosed
+				}
+				return nil, r.err
 			}
-			return nil, r.err
+			if tooBig(r.msg.Frames, s.opts.MaxMsgSize) {
+				continue // as libzmq drops it (zmq4 has no such option)
+			}
+			return r.msg.Frames, nil
+		case <-timeout:
+			return nil, ErrTimeout
+		case <-s.wake:
+			return nil, ErrTimeout
 		}
-		return r.msg.Frames, nil
-	case <-timeout:
-		return nil, ErrTimeout
 	}
+}
+
+// Wake makes a Recv waiting on s return ErrTimeout now, or the next Recv
+// if none is waiting; it may be called from any goroutine.
+func (s *Socket) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func tooBig(frames [][]byte, max int64) bool {
+	if max <= 0 {
+		return false
+	}
+	for _, f := range frames {
+		if int64(len(f)) > max {
+			return true
+		}
+	}
+	return false
 }
 
 // Close closes the socket.

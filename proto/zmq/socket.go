@@ -80,6 +80,11 @@ type Options struct {
 	// subscriber's pipe is full, instead of silently dropping: delivery to
 	// a connection manager must be lossless.
 	NoDrop bool
+	// MaxMsgSize (bytes), when positive, is ZMQ_MAXMSGSIZE: libzmq refuses
+	// a larger message part before allocating it, and drops the connection
+	// it came on (the peer reconnects). It bounds what one publisher can
+	// make a receiving process allocate.
+	MaxMsgSize int64
 	// IPCFileMode, when non-zero, is applied to ipc:// paths after binding.
 	IPCFileMode os.FileMode
 }
