@@ -161,6 +161,7 @@ type Handler struct {
 	MessageWait               int // milliseconds
 	IDCacheTTL                int // seconds, 0 = off
 	ConnectionSubscriptionMax int
+	StreamMaxQueueSize        int // bytes a stream client may fall behind (extension)
 	SubscriptionLinger        int // seconds
 	StatsSubscriptionTTL      int
 	StatsReportInterval       int

@@ -115,7 +115,8 @@ func TestDefaultsWhenAbsent(t *testing.T) {
 		c.Runner.ClientMaxConn != 50000 || c.Runner.LogLevels.Default != 2 || c.Proxy.SigIss != "pushpin" ||
 		c.Handler.MessageRate != -1 || c.Handler.MessageWait != 5000 || c.Handler.PushInHTTPPort != 0 ||
 		c.Handler.StatsFormat != "tnetstring" || c.Handler.PushInMaxBodySize != 1000000 || c.Proxy.MaxOpenRequests != -1 ||
-		c.Runner.CondureBin != "condure" || c.Runner.ConnMgrProcesses != 1 || c.Proxy.IPCFileMode != -1 {
+		c.Runner.CondureBin != "condure" || c.Runner.ConnMgrProcesses != 1 || c.Proxy.IPCFileMode != -1 ||
+		c.Handler.StreamMaxQueueSize != 1<<20 {
 		t.Errorf("defaults wrong: %+v %+v %+v", c.Runner, c.Proxy, c.Handler)
 	}
 	if c.Proxy.ZurlOutSpecs != nil {
@@ -286,6 +287,7 @@ func TestValidationMessages(t *testing.T) {
 		{"[global]\nrundir=/r\n[runner]\nhttp_port=1\nclient_buffer_size=big\n", `[runner] client_buffer_size: "big" is not an integer`},
 		{"[global]\nrundir=/r\n[runner]\nhttp_port=1\nlog_level=2,proxy:x\n", `[runner] log_level: "2,proxy:x" is not a log level list`},
 		{"[global]\nrundir=/r\n[runner]\nhttp_port=1\nconnmgr_processes=0\n", `[runner] connmgr_processes: "0" must be at least 1`},
+		{"[global]\nrundir=/r\n[runner]\nhttp_port=1\n[handler]\nstream_max_queue_size=0\n", `[handler] stream_max_queue_size: "0" must be at least 1`},
 		{"[global]\nrundir=/r\n[handler]\npush_in_http_port=x\n", `[handler] push_in_http_port: "x" is not a port`},
 		{"[global]\nrundir=/r\n[handler]\npush_in_spec=udp://x\n", `[handler] push_in_spec: "udp://x" is not a ZeroMQ spec`},
 		{"[global]\nrundir=/r\n[handler]\nstats_format=xml\n", `[handler] stats_format: "xml" is not "tnetstring" or "json"`},

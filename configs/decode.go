@@ -207,6 +207,7 @@ func decodeHandler(c *Config, d *decoder) {
 	h.MessageWait = d.int("handler", "message_wait", 5000)
 	h.IDCacheTTL = d.int("handler", "id_cache_ttl", 0)
 	h.ConnectionSubscriptionMax = d.int("handler", "connection_subscription_max", 20)
+	h.StreamMaxQueueSize = d.int("handler", "stream_max_queue_size", 1<<20)
 	h.SubscriptionLinger = d.int("handler", "subscription_linger", 60)
 	h.StatsSubscriptionTTL = d.int("handler", "stats_subscription_ttl", 60)
 	h.StatsReportInterval = d.int("handler", "stats_report_interval", 10)

@@ -62,6 +62,7 @@ func (c *Config) Validate() error {
 		{"handler", "push_in_max_headers_size", c.Handler.PushInMaxHeadersSize},
 		{"handler", "push_in_max_body_size", c.Handler.PushInMaxBodySize},
 		{"handler", "connection_subscription_max", c.Handler.ConnectionSubscriptionMax},
+		{"handler", "stream_max_queue_size", c.Handler.StreamMaxQueueSize},
 	}
 	for _, p := range positive {
 		if p.v < 1 {

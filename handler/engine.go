@@ -34,6 +34,10 @@ type engine struct {
 	batches  map[string]*senderBatch // publish scratch: shared-packet ids per connection manager
 	inBatch  []*senderBatch          // the batches the current publish added to
 	hub      map[string]map[*session]struct{}
+
+	maxQueue int64  // stream_max_queue_size; 0: DefaultStreamQueueSize
+	scratch  []byte // flush: queued chunks joined into one packet body
+	backlog  backlogStats
 }
 
 func newEngine(id string, log zerolog.Logger, send func([]byte), subs *subChanges, maxChans int) *engine {
@@ -71,6 +75,7 @@ func (e *engine) run() {
 			fn()
 		case now := <-tick.C:
 			e.maintain(now)
+			e.reportBacklog(now)
 		}
 	}
 }

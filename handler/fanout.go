@@ -89,12 +89,9 @@ func (e *engine) publish(it *publish.Item) {
 					s.lastOut, s.lastData = now, now
 					continue
 				}
-				if len(s.pending) >= maxQueued {
-					e.log.Warn().Str("id", s.id).Str("channel", it.Channel).Msg("stream queue full, dropping publish")
-					continue
+				if e.enqueue(s, hs.Content, it.Channel) {
+					e.flush(s)
 				}
-				s.pending = append(s.pending, chunk{body: hs.Content})
-				e.flush(s)
 			case publish.ActionClose:
 				s.done = true
 				s.pending = append(s.pending, chunk{final: true})

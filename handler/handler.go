@@ -169,6 +169,7 @@ func (h *Handler) Run(ctx context.Context) error {
 		subs = &subChanges{wake: sub.Wake}
 	}
 	h.eng = newEngine(h.id, h.log, func(f []byte) { pubSender.Send(f) }, subs, h.cfg.Handler.ConnectionSubscriptionMax)
+	h.eng.maxQueue = int64(hc.StreamMaxQueueSize)
 	var wg sync.WaitGroup
 	goRun := func(fn func()) {
 		wg.Add(1)

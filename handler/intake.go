@@ -91,36 +91,6 @@ func (e *engine) startResponse(s *session, r grip.Response, final bool) {
 	}
 }
 
-// flush sends pending body within credits.
-func (e *engine) flush(s *session) {
-	for len(s.pending) > 0 {
-		c := &s.pending[0]
-		if len(c.body) > 0 && s.credits <= 0 {
-			return
-		}
-		n := min(int64(len(c.body)), s.credits)
-		part, rest := c.body[:n], c.body[n:]
-		final := c.final && len(rest) == 0
-		p := s.packet(e.id)
-		p.Body, p.More = part, !final
-		if p.Body == nil {
-			p.Body = []byte{}
-		}
-		e.emit(s, &p)
-		s.credits -= n
-		s.lastData = time.Now()
-		if len(rest) > 0 {
-			c.body = rest
-			continue
-		}
-		s.pending = s.pending[1:]
-		if final {
-			e.end(s)
-			return
-		}
-	}
-}
-
 // fail answers a session that cannot be held with Pushpin's 502.
 func (e *engine) fail(s *session) {
 	s.hold = grip.HoldNone
@@ -181,6 +151,7 @@ func (e *engine) onSessionPacket(p *zhttp.Packet, id string, seq int64, hasSeq b
 	s.inSeq++
 	s.lastIn = time.Now()
 	if p.Credits > 0 {
+		s.lastCredit = s.lastIn
 		s.credits += p.Credits
 		e.flush(s)
 	}

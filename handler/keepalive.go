@@ -22,8 +22,7 @@ func (e *engine) gripKeepAlive(s *session, now time.Time) {
 	if !ok || now.Before(due) {
 		return
 	}
-	if len(s.pending) < maxQueued {
-		s.pending = append(s.pending, chunk{body: s.ka.Data})
+	if e.queue(s, s.ka.Data) { // a client past its bound gets no keep-alive
 		e.flush(s)
 	}
 	s.lastKA, s.lastData = now, now

@@ -9,14 +9,12 @@ import (
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
 
-// maxQueued is how many publishes a stream hold keeps while its client has
-// no credits; more are dropped (Pushpin's limit).
-const maxQueued = 100
-
 // chunk is response body waiting for credits.
 type chunk struct {
-	body  []byte
-	final bool // the response ends after this body
+	body    []byte
+	cost    int32 // charged against the queue bound (enqueue); 0 if not
+	final   bool  // the response ends after this body
+	partial bool  // the front of body has been sent
 }
 
 // sessionKey identifies a session: ids are unique per connection manager.
@@ -43,10 +41,12 @@ type session struct {
 	ka       *grip.KeepAlive
 
 	pending []chunk // stream body waiting for credits, in order
+	queued  int64   // sum of pending's costs (the queue bound's measure)
 	done    bool    // final packet queued or sent; no more publishes
 
 	lastIn, lastOut time.Time
 	lastData        time.Time // last body bytes sent (keep-alive "idle" mode)
+	lastCredit      time.Time // last credits from the client side (queue bound)
 	lastKA          time.Time // last Grip-Keep-Alive sent ("interval" mode)
 	timer           *time.Timer
 
@@ -60,7 +60,7 @@ func newSession(s handoff.Session, now time.Time) *session {
 	return &session{
 		key: sessionKey{s.Sender, s.ID}, sender: s.Sender, id: s.ID,
 		inSeq: s.InSeq, outSeq: s.OutSeq, credits: s.OutCredits, multi: s.Multi, mdata: s.MultiData,
-		userData: s.UserData, lastIn: now, lastOut: now, lastData: now, lastKA: now,
+		userData: s.UserData, lastIn: now, lastOut: now, lastData: now, lastKA: now, lastCredit: now,
 	}
 }
 

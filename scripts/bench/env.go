@@ -16,8 +16,13 @@ type options struct {
 	Drain                time.Duration
 	Fanout               []fanoutRun
 	ScaleSubs, ScaleMsgs int
-	ScaleConnMgrs        int    // ours: connection manager processes for scale
-	ScaleLaunch          string // tiers or runner, for scale
+	ScaleConnMgrs        int       // ours: connection manager processes for scale
+	ScaleLaunch          string    // tiers or runner, for scale
+	Rate                 []rateRun // rate: subscribers × msg/s runs
+	RateMsgs             int       // rate: messages per run
+	Burst                []rateRun // burst: subscribers per run (rate 0)
+	BurstMsgs            []int     // burst: messages back to back, per run
+	Size, RateBatch      int       // rate and burst: message bytes, items per publish request
 }
 
 // Fan-out publish interval rule, the same for both targets: 100 µs per

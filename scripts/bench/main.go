@@ -24,8 +24,8 @@ import (
 )
 
 var (
-	allScenarios     = []string{"passthrough", "connect", "memory", "fanout", "channels", "scale"}
-	defaultScenarios = "passthrough,connect,memory,fanout,channels"
+	allScenarios     = []string{"passthrough", "connect", "memory", "fanout", "channels", "rate", "burst", "scale"}
+	defaultScenarios = "passthrough,connect,memory,fanout,channels,rate,burst"
 	fanoutModes      = []string{"stream", "sse", "ws"}
 )
 
@@ -47,12 +47,17 @@ func run() int {
 		repo      = flag.String("repo", ".", "repository root (bin/ and configs/internal.conf)")
 		out       = flag.String("out", "", "results file (default scripts/bench/results/<date>.md under -repo; - for none)")
 		verbose   = flag.Bool("v", false, "debug logs")
+		rate      = flag.String("rate", "20x1000", "rate: runs of subscribers x msg/s, e.g. 20x1000,100x200")
+		burst     = flag.String("burst", "100x20000", "burst: runs of subscribers x messages published back to back")
 		extra     = flag.String("handler-conf", "", `extra [handler] lines for both targets, e.g. "message_rate=2500\nmessage_hwm=25000"`)
 		opt       options
 	)
 	flag.IntVar(&opt.Subs, "subs", 1000, "held connections / subscribers / channels")
 	flag.IntVar(&opt.Msgs, "msgs", 50, "fan-out: messages published to the one channel")
 	flag.IntVar(&opt.ChanMsgs, "chan-msgs", 10, "channels: messages per channel")
+	flag.IntVar(&opt.RateMsgs, "rate-msgs", 5000, "rate: messages published per run")
+	flag.IntVar(&opt.Size, "size", 1024, "rate and burst: bytes per message")
+	flag.IntVar(&opt.RateBatch, "rate-batch", 50, "rate and burst: items per publish request")
 	flag.IntVar(&opt.Conc, "conc", 50, "concurrent clients (passthrough) and dialers (holds)")
 	flag.IntVar(&opt.PubConc, "pub-conc", 4, "channels: publish requests in flight")
 	flag.IntVar(&opt.Batch, "batch", 100, "channels: items per publish request")
@@ -79,6 +84,19 @@ func run() int {
 	sel, err := parseList(*scenarios, allScenarios)
 	if err == nil {
 		opt.Fanout, err = parseFanout(*fanout, *modes, opt.Subs)
+	}
+	if err == nil {
+		if opt.Rate, _, err = parseRate(*rate, false); err != nil {
+			err = fmt.Errorf("-rate: %w", err)
+		}
+	}
+	if err == nil {
+		if opt.Burst, opt.BurstMsgs, err = parseRate(*burst, true); err != nil {
+			err = fmt.Errorf("-burst: %w", err)
+		}
+	}
+	if err == nil && (opt.RateMsgs < 1 || opt.Size < 1 || opt.RateBatch < 1) {
+		err = fmt.Errorf("-rate-msgs, -size and -rate-batch must be at least 1")
 	}
 	if err == nil && *interval != "auto" {
 		if opt.Interval, err = time.ParseDuration(*interval); err == nil && opt.Interval <= 0 {
@@ -201,6 +219,17 @@ func runTarget(e *env, bins programs, sc stackConfig, sel []string) bool {
 			}
 			if has("channels") {
 				step(e, "channels", func() error { return scenChannels(e) })
+			}
+			if has("rate") {
+				for _, r := range e.opt.Rate {
+					step(e, fmt.Sprintf("rate %dx%d", r.Subs, r.Rate), func() error { return scenRate(e, r, e.opt.RateMsgs) })
+				}
+			}
+			if has("burst") {
+				for i, r := range e.opt.Burst {
+					k := e.opt.BurstMsgs[i]
+					step(e, fmt.Sprintf("burst %dx%d", r.Subs, k), func() error { return scenRate(e, r, k) })
+				}
 			}
 		})
 	}
