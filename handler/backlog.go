@@ -25,6 +25,14 @@ const (
 	readingGrace = time.Second
 )
 
+// endWait is how long the end of a response waits for a client that
+// takes no data at all (its credits stopped) before its connection is
+// closed instead (maintain looks at it at least every zhttp keep-alive
+// period): a client that reads nothing would otherwise hold its
+// connection and its queued message until the connection manager's
+// stream timeout, by default half an hour.
+const endWait = 30 * time.Second
+
 // chunkOverhead is what a queued chunk costs beyond its body (its place in
 // pending, its share of a packet): charged against the bound so that tiny
 // messages cannot queue without limit either.
@@ -79,7 +87,7 @@ func (e *engine) enqueue(s *session, body []byte, channel string) bool {
 // missed, e.g. with Last-Event-ID), where a dropped message would be a
 // gap it never learns of. The end needs no credits (it has no body) unless
 // the rest of a message is still to go; a client that reads nothing at
-// all is then closed by the connection manager's own output timeout.
+// all then has its connection closed by maintain, after endWait.
 func (e *engine) overflow(s *session, channel string) {
 	n := e.backlog.ended.Add(1)
 	e.log.Warn().Str("id", s.id).Str("channel", channel).Int64("queued", s.queued).Int64("limit", e.queueLimit()).

@@ -197,3 +197,44 @@ func TestBacklogTotalLogged(t *testing.T) {
 		t.Fatalf("log: %s", buf.String())
 	}
 }
+
+// A client ended with part of a message still unsent, whose credits have
+// stopped, cannot take even the end of its response: once endWait has
+// passed, maintain cancels the session so that the connection manager
+// closes the connection, instead of leaving it (and its message) held
+// until the stream timeout. A keep-alive from the connection manager
+// (the client's connection is open) does not keep it.
+func TestEndedStreamThatReadsNothingIsClosed(t *testing.T) {
+	t.Parallel()
+	e, c := syncEngine()
+	e.maxQueue = 500
+	e.accept(streamAccept("s", 5+3)) // 3 credits left after the initial body
+	c.take()
+	stalled(e, "s")
+	for i := 0; i < 10 && e.backlog.ended.Load() == 0; i++ {
+		publishTo(e, strings.Repeat("x", 99)+"\n")
+	}
+	s := e.sessions[sessionKey{"condure", "s"}]
+	if s == nil || !s.done || len(s.pending) == 0 {
+		t.Fatal("want an ended session waiting to send the rest of its message")
+	}
+	c.take()
+	e.onPacket(&zhttp.Packet{From: "condure", ID: "s", Seq: 2, HasSeq: true, Type: zhttp.KeepAlive})
+	now := time.Now()
+	e.maintain(now.Add(endWait / 2))
+	if e.sessions[s.key] == nil {
+		t.Fatal("closed before endWait")
+	}
+	var cancels int
+	for i := 1; i <= 100 && e.sessions[s.key] != nil; i++ { // every second, as run does
+		e.maintain(now.Add(endWait/2 + time.Duration(i)*time.Second))
+	}
+	for _, p := range c.take() {
+		if p.ID == "s" && p.Type == zhttp.Cancel {
+			cancels++
+		}
+	}
+	if e.sessions[s.key] != nil || cancels != 1 {
+		t.Fatalf("session kept (%v) or %d cancels sent, want it closed with one", e.sessions[s.key] != nil, cancels)
+	}
+}

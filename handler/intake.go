@@ -91,6 +91,15 @@ func (e *engine) startResponse(s *session, r grip.Response, final bool) {
 	}
 }
 
+// cancel ends s on both sides: the connection manager closes the client's
+// connection.
+func (e *engine) cancel(s *session) {
+	c := s.packet(e.id)
+	c.Type = zhttp.Cancel
+	e.emit(s, &c)
+	e.end(s)
+}
+
 // fail answers a session that cannot be held with Pushpin's 502.
 func (e *engine) fail(s *session) {
 	s.hold = grip.HoldNone
@@ -142,10 +151,7 @@ func (e *engine) onSessionPacket(p *zhttp.Packet, id string, seq int64, hasSeq b
 	}
 	if hasSeq && seq != s.inSeq {
 		e.log.Warn().Str("id", s.id).Int64("seq", seq).Int64("want", s.inSeq).Msg("out of sequence packet, cancelling")
-		c := s.packet(e.id)
-		c.Type = zhttp.Cancel
-		e.emit(s, &c)
-		e.end(s)
+		e.cancel(s)
 		return
 	}
 	s.inSeq++

@@ -84,6 +84,13 @@ func (e *engine) maintain(now time.Time) {
 				e.end(s)
 				continue
 			}
+			if s.done && len(s.pending) > 0 && now.Sub(s.lastCredit) >= endWait {
+				// Its response was ended (it fell too far behind, or a
+				// close) but the end cannot reach it: it reads nothing.
+				e.log.Info().Str("id", s.id).Msg("stream client reads nothing: closing its connection")
+				e.cancel(s)
+				continue
+			}
 			e.gripKeepAlive(s, now)
 			if s.wheelAt != wheelTaken {
 				continue // the keep-alive's flush ended it
