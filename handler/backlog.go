@@ -21,7 +21,7 @@ const DefaultStreamQueueSize = 1 << 20
 // busy machine), and ending it would cut off a client that keeps up. One
 // whose credits have stopped is ended at the bound itself.
 const (
-	readingSlack = 8
+	readingSlack = 32
 	readingGrace = time.Second
 )
 

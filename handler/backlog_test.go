@@ -162,11 +162,12 @@ func TestReadingStreamGetsSlackPastBound(t *testing.T) {
 	e.sessions[sessionKey{"condure", "s"}].lastCredit = time.Now().Add(time.Hour)
 	msg := strings.Repeat("x", 99) + "\n"
 	queued := 0
-	for ; queued < 100 && e.backlog.ended.Load() == 0; queued++ {
+	for ; queued < 1000 && e.backlog.ended.Load() == 0; queued++ {
 		publishTo(e, msg)
 	}
-	// 164 bytes a message (100+chunkOverhead): 24 fit in 8×500, the 25th ends it.
-	if queued != 25 || e.backlog.ended.Load() != 1 {
+	// Each message costs len(msg)+chunkOverhead of the bound: as many as
+	// fit in readingSlack×500 are queued, the next one ends it.
+	if want := int(e.maxQueue*readingSlack)/(len(msg)+chunkOverhead) + 1; queued != want || e.backlog.ended.Load() != 1 {
 		t.Fatalf("ended after %d messages (%d ended)", queued, e.backlog.ended.Load())
 	}
 	if got := fmt.Sprint(bodies(c.take())); got != "[s 5:/end]" {
