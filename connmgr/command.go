@@ -3,6 +3,7 @@ package connmgr
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -58,52 +59,41 @@ func Command() *cobra.Command {
 	f.BoolVar(&ignoredBool, "deny-out-internal", false, "Ignored")
 	f.BoolVar(&sizesOpt, "sizes", false, "Print sizes of per-connection objects and exit")
 	cmd.RunE = func(c *cobra.Command, _ []string) error {
-		hup := cli.CatchHangup()
-		defer hup.Stop()
-		log, err := cli.Logger("", strconv.Itoa(logLevel), false)
-		if err != nil {
-			return err
-		}
-		defer log.Close()
-		c.Flags().Visit(func(fl *pflag.Flag) {
-			if fl.Usage == "Ignored" || len(fl.Usage) > 7 && fl.Usage[:7] == "Ignored" {
-				log.Debug().Str("flag", fl.Name).Str("value", fl.Value.String()).Msg("ignored condure option")
+		// condure has only --log-level, and no log file to reopen. The
+		// runner does not forward SIGHUP here (nor does Pushpin's to
+		// condure); one sent by hand must not drop every connection.
+		return cli.Serve("connmgr", cli.LogFlags{Level: strconv.Itoa(logLevel)}, func(log *cli.Log) (cli.Process, func(), error) {
+			c.Flags().Visit(func(fl *pflag.Flag) {
+				if strings.HasPrefix(fl.Usage, "Ignored") {
+					log.Debug().Str("flag", fl.Name).Str("value", fl.Value.String()).Msg("ignored condure option")
+				}
+			})
+			if sizesOpt {
+				fmt.Fprintln(c.OutOrStdout(), Sizes())
+				return nil, nil, nil
 			}
+			for _, l := range listens {
+				ls, err := ParseListen(l)
+				if err != nil {
+					return nil, nil, err
+				}
+				cfg.Listen = append(cfg.Listen, ls)
+			}
+			cfg.StreamTimeout = time.Duration(streamTO) * time.Second
+			cfg.HeaderTimeout = time.Duration(headerTO) * time.Second
+			if headerTO <= 0 {
+				cfg.HeaderTimeout = -1 // off
+			}
+			if ipcMode != "" {
+				m, err := strconv.ParseUint(ipcMode, 8, 32)
+				if err != nil {
+					return nil, nil, fmt.Errorf("%w: --ipc-file-mode %q: not octal", ErrConfig, ipcMode)
+				}
+				cfg.IPCFileMode = uint32(m)
+			}
+			s, err := New(cfg, log.With().Str("component", "connmgr").Logger())
+			return s, nil, err
 		})
-		if sizesOpt {
-			fmt.Fprintln(c.OutOrStdout(), Sizes())
-			return nil
-		}
-		for _, l := range listens {
-			ls, err := ParseListen(l)
-			if err != nil {
-				return err
-			}
-			cfg.Listen = append(cfg.Listen, ls)
-		}
-		cfg.StreamTimeout = time.Duration(streamTO) * time.Second
-		cfg.HeaderTimeout = time.Duration(headerTO) * time.Second
-		if headerTO <= 0 {
-			cfg.HeaderTimeout = -1 // off
-		}
-		if ipcMode != "" {
-			m, err := strconv.ParseUint(ipcMode, 8, 32)
-			if err != nil {
-				return fmt.Errorf("%w: --ipc-file-mode %q: not octal", ErrConfig, ipcMode)
-			}
-			cfg.IPCFileMode = uint32(m)
-		}
-		s, err := New(cfg, log.With().Str("component", "connmgr").Logger())
-		if err != nil {
-			return err
-		}
-		ctx, stop := cli.SignalContext()
-		defer stop()
-		// The runner does not forward SIGHUP here (nor does Pushpin's to
-		// condure), and there is no log file to reopen; one sent by hand
-		// must not drop every connection.
-		go hup.Serve(ctx, log, nil)
-		return s.Run(ctx)
 	}
 	return cmd
 }

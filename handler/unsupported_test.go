@@ -1,38 +1,19 @@
 package handler
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/logbuf"
 	"github.com/pushpin-go/pushpin/internal/testwait"
 )
-
-// syncBuffer is a log sink safe for the handler's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // warnings returns, per setting, the messages of the "not acted on yet"
 // warnings in a zerolog JSON log.
@@ -70,7 +51,7 @@ func TestStartupWarnsSettingsNotActedOn(t *testing.T) {
 	hc.PushInSpec, hc.PushInSubSpecs, hc.CommandSpec, hc.PushInHTTPPort = nil, nil, nil, 0
 	hc.PrometheusPort = "9090"
 
-	var buf syncBuffer
+	var buf logbuf.Buffer
 	r := startHandler(t, cfg, zerolog.New(&buf))
 	testwait.For(t, 10*time.Second, func() error {
 		if !strings.Contains(buf.String(), `"message":"started"`) {

@@ -1,9 +1,6 @@
 package proxy
 
 import (
-	"context"
-	"errors"
-
 	"github.com/spf13/cobra"
 
 	"github.com/pushpin-go/pushpin/configs"
@@ -14,9 +11,10 @@ import (
 // Command is the pushpin-proxy command line: Pushpin's proxy flags.
 func Command() *cobra.Command {
 	var (
-		configFile, logFile, logLevel, ipcPrefix string
-		verbose, quietCheck                      bool
-		routes                                   []string
+		configFile, ipcPrefix string
+		quietCheck            bool
+		routes                []string
+		logs                  cli.LogFlags
 	)
 	cmd := &cobra.Command{
 		Use:           "pushpin-proxy",
@@ -24,44 +22,29 @@ func Command() *cobra.Command {
 		Version:       version.Pushpin,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(*cobra.Command, []string) error {
 			_ = quietCheck // we never check for updates
-			hup := cli.CatchHangup()
-			defer hup.Stop()
-			log, err := cli.Logger(logFile, logLevel, verbose)
-			if err != nil {
-				return err
-			}
-			defer log.Close()
-			cfg, err := configs.Load(configs.Options{ConfigFile: configFile, IPCPrefix: ipcPrefix, Routes: routes})
-			if err != nil {
-				log.Error().Err(err).Msg("loading config")
-				return cli.Logged(err)
-			}
-			for _, w := range cfg.Warnings {
-				log.Warn().Str("warning", w).Msg("config")
-			}
-			p, err := New(cfg, log.Logger)
-			if err != nil {
-				log.Error().Err(err).Msg("starting proxy")
-				return cli.Logged(err)
-			}
-			ctx, stop := cli.SignalContext()
-			defer stop()
-			// SIGHUP rotates the log and reloads the routes file.
-			go hup.Serve(ctx, log, func() { _ = p.ReloadRoutes() })
-			if err := p.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error().Err(err).Msg("proxy stopped")
-				return cli.Logged(err)
-			}
-			return nil
+			return cli.Serve("proxy", logs, func(log *cli.Log) (cli.Process, func(), error) {
+				cfg, err := configs.Load(configs.Options{ConfigFile: configFile, IPCPrefix: ipcPrefix, Routes: routes})
+				if err != nil {
+					return nil, nil, err
+				}
+				for _, w := range cfg.Warnings {
+					log.Warn().Str("warning", w).Msg("config")
+				}
+				p, err := New(cfg, log.Logger)
+				if err != nil {
+					return nil, nil, err
+				}
+				// SIGHUP rotates the log and reloads the routes file
+				// (ReloadRoutes logs what it did).
+				return p, func() { _ = p.ReloadRoutes() }, nil
+			})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&configFile, "config", "", "Config file.")
-	f.StringVar(&logFile, "logfile", "", "File to log to.")
-	f.StringVar(&logLevel, "loglevel", "", "Log level (default: 2).")
-	f.BoolVar(&verbose, "verbose", false, "Verbose output. Same as --loglevel=3.")
+	logs.Add(f)
 	f.StringVar(&ipcPrefix, "ipc-prefix", "", "Override ipc_prefix config option.")
 	f.StringArrayVar(&routes, "route", nil, "Add route (overrides routes file).")
 	f.BoolVar(&quietCheck, "quiet-check", false, "Log update checks in Zurl as debug level.")

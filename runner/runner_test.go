@@ -1,14 +1,12 @@
 package runner
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,34 +14,17 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/logbuf"
 	"github.com/pushpin-go/pushpin/internal/logfmt"
 	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
-// syncBuffer is an output shared by the runner's copiers and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fakeRunner builds a Runner over fake programs in bins, with every service.
-func fakeRunner(t *testing.T, bins string, stop time.Duration) (*Runner, *configs.Config, *syncBuffer) {
+func fakeRunner(t *testing.T, bins string, stop time.Duration) (*Runner, *configs.Config, *logbuf.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
 	c := loadConf(t, dir, "services=condure,zurl,pushpin-proxy,pushpin-handler\nhttp_port=127.0.0.1:7999\n", configs.Options{})
-	out := &syncBuffer{}
+	out := &logbuf.Buffer{}
 	r, err := New(c, Options{Plan: Plan{ConfigFile: c.File, ExeDir: bins, MergeOutput: true}, Output: out, StopTimeout: stop},
 		logfmt.NewLogger(out, configs.LevelInfo))
 	if err != nil {
@@ -244,7 +225,7 @@ func TestRunLogFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	c := loadConf(t, dir, "services=condure,pushpin-handler\nhttp_port=127.0.0.1:7999\nlogdir=log\n", configs.Options{})
-	r, err := New(c, Options{Plan: Plan{ConfigFile: c.File, ExeDir: binDir(t, idleScript)}, Output: &syncBuffer{}}, zerolog.Nop())
+	r, err := New(c, Options{Plan: Plan{ConfigFile: c.File, ExeDir: binDir(t, idleScript)}, Output: &logbuf.Buffer{}}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

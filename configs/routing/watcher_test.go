@@ -1,38 +1,19 @@
 package routing
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/pushpin-go/pushpin/internal/logbuf"
 	"github.com/pushpin-go/pushpin/internal/testwait"
 )
-
-// syncBuf collects log output from the watcher goroutine.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func firstHost(w *Watcher) string {
 	r, ok := w.Current().Match("h", "/", false, false)
@@ -58,7 +39,7 @@ func TestWatcherReloads(t *testing.T) {
 	if err := os.WriteFile(path, []byte("* one:1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuf{}
+	logs := &logbuf.Buffer{}
 	w, err := NewWatcher(path, zerolog.New(logs), WithReloadDelay(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +118,7 @@ func TestWatcherManualReload(t *testing.T) {
 	if err := os.WriteFile(path, []byte("* one:1\nbad line\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuf{}
+	logs := &logbuf.Buffer{}
 	w, err := NewWatcher(path, zerolog.New(logs))
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +169,7 @@ func TestStatic(t *testing.T) {
 		t.Fatal("static routes")
 	}
 	// A bad --route line is skipped and logged, as Pushpin does.
-	logs := &syncBuf{}
+	logs := &logbuf.Buffer{}
 	w2 := NewStatic([]string{"* nohost", "* test"}, zerolog.New(logs))
 	if w2.Current().Len() != 1 || !strings.Contains(logs.String(), `"file":"--route","line":1`) {
 		t.Fatalf("bad --route line: %d routes, log %s", w2.Current().Len(), logs.String())
