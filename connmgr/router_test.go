@@ -128,19 +128,15 @@ func (d *dropRecorder) onDrop(to string, msg []byte) {
 
 func (d *dropRecorder) waitDropped(t *testing.T, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.For(t, 5*time.Second, func() error {
 		d.mu.Lock()
 		got := strings.Join(d.msgs, ",")
 		d.mu.Unlock()
-		if got == strings.Join(want, ",") {
-			return
+		if got != strings.Join(want, ",") {
+			return fmt.Errorf("dropped %q, want %q", got, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dropped %q, want %q", got, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // A server that never connects costs its packets after the retry time

@@ -4,12 +4,14 @@ package handler
 // the tests of the engine loop itself.
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/handoff"
 	"github.com/pushpin-go/pushpin/proto/publish"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
@@ -37,20 +39,17 @@ func (c *capture) send(frame []byte) {
 
 func (c *capture) wait(t *testing.T, n int) []*zhttp.Packet {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var out []*zhttp.Packet
+	testwait.For(t, 10*time.Second, func() error {
 		c.mu.Lock()
-		if len(c.pks) >= n {
-			out := append([]*zhttp.Packet(nil), c.pks...)
-			c.mu.Unlock()
-			return out
+		defer c.mu.Unlock()
+		if len(c.pks) < n {
+			return fmt.Errorf("want %d packets, have %d", n, len(c.pks))
 		}
-		c.mu.Unlock()
-		if time.Now().After(deadline) {
-			t.Fatalf("want %d packets, have %d", n, len(c.pks))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		out = append([]*zhttp.Packet(nil), c.pks...)
+		return nil
+	})
+	return out
 }
 
 func (c *capture) take() []*zhttp.Packet {
@@ -99,19 +98,14 @@ func publishStream(e *engine, content string, action publish.Action) {
 
 func waitCounts(t *testing.T, e *engine, sessions, channels int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.For(t, 5*time.Second, func() error {
 		ch := make(chan [2]int)
 		e.post(func() { s, c := e.counts(); ch <- [2]int{s, c} })
-		got := <-ch
-		if got == [2]int{sessions, channels} {
-			return
+		if got := <-ch; got != [2]int{sessions, channels} {
+			return fmt.Errorf("counts %v, want %d sessions %d channels", got, sessions, channels)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counts %v, want %d sessions %d channels", got, sessions, channels)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // Once the engine has stopped, post returns at once (the event is dropped)

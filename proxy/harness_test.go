@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/handoff"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
@@ -157,14 +158,8 @@ func (r *rig) clientSend(id string, p zhttp.Packet) {
 	p.From, p.ID, p.HasSeq, p.Seq = "condure", id, true, r.cSeq[id]
 	r.cSeq[id]++
 	p.Ext.Multi = true
-	var err error
-	for i := 0; i < 50; i++ { // the ROUTER peer may still be connecting
-		if err = r.cRouter.Send([]byte(testID), nil, p.AppendMessage(nil)); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	r.t.Fatal(err)
+	// The ROUTER peer may still be connecting.
+	testwait.For(r.t, time.Second, func() error { return r.cRouter.Send([]byte(testID), nil, p.AppendMessage(nil)) })
 }
 
 // clientRecv returns the next packet the proxy sent to the connection manager.

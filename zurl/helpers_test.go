@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pushpin-go/pushpin/configs"
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
@@ -198,18 +199,14 @@ func (r *requester) later(p *zhttp.Packet) {
 // raw sends p as is through the ROUTER.
 func (r *requester) raw(p *zhttp.Packet) {
 	r.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.For(r.t, 5*time.Second, func() error {
 		err := r.router.Send([]byte(r.zid), nil, p.AppendMessage(nil))
-		if err == nil {
-			return
-		}
 		// The ROUTER learns zurl's identity once its connection is up.
-		if !errors.Is(err, zmq.ErrUnreachable) || time.Now().After(deadline) {
+		if err != nil && !errors.Is(err, zmq.ErrUnreachable) {
 			r.t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err
+	})
 }
 
 // credit grants n response bytes.

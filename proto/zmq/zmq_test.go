@@ -87,17 +87,13 @@ func TestRouterToRouterByIdentity(t *testing.T) {
 	if err := server.Connect(ep); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.For(t, 5*time.Second, func() error {
 		err := client.Send([]byte("pushpin-proxy_1"), nil, []byte("Thello"))
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, ErrUnreachable) || time.Now().After(deadline) {
+		if err != nil && !errors.Is(err, ErrUnreachable) {
 			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return err
+	})
 	msg := recvWithin(t, server, 5*time.Second)
 	if len(msg) != 3 || len(msg[1]) != 0 || string(msg[2]) != "Thello" {
 		t.Fatalf("got %q", msg)

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // TestMain lets the test binary serve as the fleet's worker process, as the
@@ -28,18 +31,16 @@ func testClientOpts(t *testing.T, perWorker int) clientOpts {
 // waitStatus polls the fleet until ok, failing after 10 s.
 func waitStatus(t *testing.T, f *fleet, ok func(statusReply) bool) statusReply {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s, err := f.status(t.Context())
-		if err != nil {
+	var s statusReply
+	testwait.For(t, 10*time.Second, func() error {
+		var err error
+		if s, err = f.status(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if ok(s) {
-			return s
+		if !ok(s) {
+			return fmt.Errorf("status %+v", s)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status %+v", s)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
+	return s
 }
