@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
@@ -260,18 +261,14 @@ func startReference(t testing.TB, path, base string) string {
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	must(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.For(t, 5*time.Second, func() error {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return addr
 		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
+	return addr
 }
 
 // ours skips a test of deliberate behaviour of ours when running against

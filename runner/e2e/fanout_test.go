@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pushpin-go/pushpin/internal/testwait"
 )
 
 // 1,000 stream subscribers on one channel each receive 100 published
@@ -44,14 +46,17 @@ func TestFanout1000x100(t *testing.T) {
 		}
 		// Subscriptions are registered asynchronously: probe until every
 		// subscriber has seen one, then publish the numbered messages.
-		deadline := time.Now().Add(60 * time.Second)
-		for probed.Load() < subs {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d of %d subscribers reached", probed.Load(), subs)
+		var lastProbe time.Time
+		testwait.For(t, 60*time.Second, func() error {
+			if n := probed.Load(); n < subs {
+				if time.Since(lastProbe) >= 200*time.Millisecond { // a probe reaches all within this
+					s.publish(t, `{"items":[{"channel":"fan","formats":{"http-stream":{"content":"probe\n"}}}]}`)
+					lastProbe = time.Now()
+				}
+				return fmt.Errorf("only %d of %d subscribers reached", n, subs)
 			}
-			s.publish(t, `{"items":[{"channel":"fan","formats":{"http-stream":{"content":"probe\n"}}}]}`)
-			time.Sleep(200 * time.Millisecond)
-		}
+			return nil
+		})
 		for m := 0; m < msgs; m++ {
 			s.publish(t, fmt.Sprintf(`{"items":[{"channel":"fan","formats":{"http-stream":{"content":"msg %d\n"}}}]}`, m))
 		}
