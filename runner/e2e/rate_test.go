@@ -25,7 +25,20 @@ func TestSustainedRateStreams(t *testing.T) {
 		t.Skip("-short")
 	}
 	forEachStack(t, func(t *testing.T, tr tiers) {
-		runRate(t, tr, 20, 3000, false)
+		runRate(t, tr, 20, 3000, 0, false)
+	}, allOurs, realEdgesOurs)
+}
+
+// Subscribers that read a little slower than they are sent (95 % of the
+// rate, as a client on a slow link or a busy machine does) fall behind
+// while the publisher goes on, by less than stream_max_queue_size, and
+// catch up afterwards: every message, in order, none of them ended.
+func TestSlightlySlowReadersGetEverything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	forEachStack(t, func(t *testing.T, tr tiers) {
+		runRate(t, tr, 20, 3000, 1000*rateSize*95/100, false)
 	}, allOurs, realEdgesOurs)
 }
 
@@ -45,15 +58,16 @@ func TestStalledStreamEnded(t *testing.T) {
 		// 7 MB to each: the stalled client's kernel buffers take a few MB
 		// (the server's send buffer grows, up to tcp_wmem's 4 MB by
 		// default), then its queue reaches the default bound.
-		runRate(t, tr, 20, 7000, true)
+		runRate(t, tr, 20, 7000, 0, true)
 	}, allOurs)
 }
 
-// runRate holds subs subscribers on one channel (and, if stall, one more
-// that stops reading after its first probe), publishes msgs messages of
+// runRate holds subs subscribers on one channel, reading at most readBPS
+// bytes a second (0: as fast as they can), and, if stall, one more that
+// stops reading after its first probe; it publishes msgs messages of
 // rateSize bytes at 1,000 a second in POSTs of 50, and checks that each
 // reader gets all of them in order and the stalled one a clean prefix.
-func runRate(t *testing.T, tr tiers, subs, msgs int, stall bool) {
+func runRate(t *testing.T, tr tiers, subs, msgs, readBPS int, stall bool) {
 	const batch, size = 50, rateSize
 	const limit = 1 << 20 // stream_max_queue_size's default
 	be := newGripBackend(t)
@@ -65,7 +79,7 @@ func runRate(t *testing.T, tr tiers, subs, msgs int, stall bool) {
 	var probed, complete atomic.Int64
 	errs := make(chan error, subs)
 	for i := 0; i < subs; i++ {
-		r := openRawStream(t, addr, "/stream?ch=rate", 0)
+		r := openRawStream(t, addr, "/stream?ch=rate", 0, readBPS)
 		go func() {
 			errs <- readRate(r, msgs, &probed)
 			complete.Add(1)
@@ -76,7 +90,7 @@ func runRate(t *testing.T, tr tiers, subs, msgs int, stall bool) {
 	var stalled *rawStream
 	stalledProbed := make(chan error, 1)
 	if stall {
-		stalled = openRawStream(t, addr, "/stream?ch=rate", 4096)
+		stalled = openRawStream(t, addr, "/stream?ch=rate", 4096, 0)
 		go func() { stalledProbed <- readUntilProbe(stalled) }()
 	} else {
 		stalledProbed <- nil
@@ -159,8 +173,9 @@ type rawStream struct {
 }
 
 // openRawStream GETs path on a connection of its own (rcvbuf: SO_RCVBUF,
-// 0 for the default) and reads the response head.
-func openRawStream(t *testing.T, addr, path string, rcvbuf int) *rawStream {
+// 0 for the default) and reads the response head; with readBPS > 0 it
+// reads no faster than that many bytes a second.
+func openRawStream(t *testing.T, addr, path string, rcvbuf, readBPS int) *rawStream {
 	t.Helper()
 	d := net.Dialer{}
 	if rcvbuf > 0 {
@@ -182,7 +197,11 @@ func openRawStream(t *testing.T, addr, path string, rcvbuf int) *rawStream {
 		t.Fatal(err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(c), req)
+	var rd io.Reader = c
+	if readBPS > 0 {
+		rd = &throttledReader{r: c, rate: readBPS, start: time.Now()}
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(rd), req)
 	if err != nil {
 		t.Fatalf("stream %s: %v", path, err)
 	}
@@ -191,6 +210,27 @@ func openRawStream(t *testing.T, addr, path string, rcvbuf int) *rawStream {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 	return &rawStream{c: c, br: bufio.NewReaderSize(resp.Body, 64<<10)}
+}
+
+// throttledReader reads from r no faster than rate bytes a second on
+// average since start: a client on a slow link. Reading slowly is the
+// thing tested, so it waits for time.
+type throttledReader struct {
+	r     io.Reader
+	rate  int
+	start time.Time
+	total int
+}
+
+func (t *throttledReader) Read(p []byte) (int, error) {
+	p = p[:min(len(p), 4096)]
+	n, err := t.r.Read(p)
+	t.total += n
+	due := t.start.Add(time.Duration(float64(t.total) / float64(t.rate) * float64(time.Second)))
+	if wait := time.Until(due); wait > 0 {
+		time.Sleep(wait)
+	}
+	return n, err
 }
 
 // readUntilProbe reads the initial body and up to the first probe.
