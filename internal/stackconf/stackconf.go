@@ -126,6 +126,12 @@ stats_format=tnetstring
 }
 
 func (s *Stack) zurlConf() string {
+	return ZurlConf(s.IPC("zurl-in"), s.IPC("zurl-in-stream"), s.IPC("zurl-out"))
+}
+
+// ZurlConf is a zurl.conf for a zurl (Pushpin's or ours) started by hand
+// on the given sockets, with the settings Pushpin's runner writes.
+func ZurlConf(in, inStream, out string) string {
 	return fmt.Sprintf(`[General]
 instance_id=
 in_spec=%s
@@ -140,5 +146,5 @@ buffer_size=200000
 timeout=600
 in_hwm=1000
 out_hwm=1000
-`, s.IPC("zurl-in"), s.IPC("zurl-in-stream"), s.IPC("zurl-out"))
+`, in, inStream, out)
 }

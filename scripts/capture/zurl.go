@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/zeromq/goczmq"
+
+	"github.com/pushpin-go/pushpin/internal/stackconf"
 )
 
 // zurlRig is the fake proxy in front of a real zurl.
@@ -27,22 +29,6 @@ type zurlRig struct {
 	rec    *recorder
 	origin string // backend base URL
 }
-
-const zurlConf = `[General]
-instance_id=
-in_spec=ipc://{dir}/zurl-in
-in_stream_spec=ipc://{dir}/zurl-in-stream
-out_spec=ipc://{dir}/zurl-out
-in_req_spec=
-defpolicy=allow
-allow=
-deny=127.*,10.*,192.168.*,*.local
-max_open_requests=2000
-buffer_size=200000
-timeout=600
-in_hwm=1000
-out_hwm=1000
-`
 
 // backend's handlers ignore write errors: they mean the client went away,
 // which the capture's client side reports.
@@ -112,7 +98,8 @@ func captureZurl(ctx context.Context, tmp, out string) error {
 		return err
 	}
 	conf := filepath.Join(dir, "zurl.conf")
-	if err := os.WriteFile(conf, []byte(strings.ReplaceAll(zurlConf, "{dir}", dir)), 0o644); err != nil {
+	base := "ipc://" + dir
+	if err := os.WriteFile(conf, []byte(stackconf.ZurlConf(base+"/zurl-in", base+"/zurl-in-stream", base+"/zurl-out")), 0o644); err != nil {
 		return err
 	}
 	p, err := startProc(dir, "zurl", "--config="+conf, "--verbose")
@@ -124,7 +111,6 @@ func captureZurl(ctx context.Context, tmp, out string) error {
 		return err
 	}
 	r := &zurlRig{rec: newRecorder(out, "zurl"), origin: "http://" + l.Addr().String()}
-	base := "ipc://" + dir
 	if r.push, err = newSock(goczmq.Push, base+"/zurl-in", ""); err != nil {
 		return err
 	}
