@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -106,7 +107,9 @@ func (h *Handler) Run(ctx context.Context) error {
 		}
 		return s, err
 	}
-	pub, err := open(zmq.Pub, zmq.Options{SndHWM: 101000, NoDrop: true}, false, hc.CondureOutSpecs, "zhttp out")
+	// XPUB rather than PUB, to see the connection managers' subscriptions
+	// arrive (waitConnMgrs).
+	pub, err := open(zmq.XPub, zmq.Options{SndHWM: 101000, NoDrop: true, XPubVerbose: true}, false, hc.CondureOutSpecs, "zhttp out")
 	if err != nil {
 		return err
 	}
@@ -164,6 +167,7 @@ func (h *Handler) Run(ctx context.Context) error {
 	pubSender := zmq.NewSender(pub, 100000, func(_ [][]byte, err error) {
 		h.log.Warn().Err(err).Msg("dropping packet to connection manager")
 	})
+	pubSender.Hold(h.waitConnMgrs)
 	var subs *subChanges
 	if sub != nil {
 		subs = &subChanges{wake: sub.Wake}
@@ -236,6 +240,30 @@ func (h *Handler) Run(ctx context.Context) error {
 	wg.Wait()
 	h.log.Info().Msg("stopped")
 	return nil
+}
+
+// subscribeWait bounds how long the handler waits at start-up for the
+// connection managers to subscribe to it.
+const subscribeWait = 5 * time.Second
+
+// waitConnMgrs holds what the handler sends until every connection
+// manager (one per condure_out_specs entry) has subscribed to the zhttp
+// out socket: a PUB drops what it sends to a subscriber whose subscription
+// has not reached it yet, and a handler that starts (or restarts) under
+// load sends at once, to take over the sessions the proxy queued for it;
+// those sessions would hang. Meanwhile the packets wait in the sender's
+// queue, in order. A connection manager not up within subscribeWait is
+// not waited for (it gets what is sent once it has subscribed).
+func (h *Handler) waitConnMgrs(ctx context.Context, pub *zmq.Socket) {
+	want := len(h.cfg.Handler.CondureOutSpecs)
+	start := time.Now()
+	got := zmq.WaitSubscribed(ctx, pub, want, subscribeWait)
+	ev := h.log.Debug()
+	if got < want && zmq.SubscriptionsVisible {
+		ev = h.log.Warn()
+	}
+	ev.Int("subscribed", got).Int("connection_managers", want).Dur("waited", time.Since(start)).
+		Msg("connection managers subscribed to zhttp out")
 }
 
 func (h *Handler) recvErr(what string) func(error) {

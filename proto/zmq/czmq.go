@@ -26,6 +26,10 @@ import (
 	"github.com/zeromq/goczmq"
 )
 
+// SubscriptionsVisible tells whether an XPUB hands subscriptions to Recv:
+// libzmq's does.
+const SubscriptionsVisible = true
+
 // Transport names the compiled-in implementation.
 const Transport = "libzmq (goczmq)"
 
@@ -107,6 +111,9 @@ func New(t Type, o Options) (*Socket, error) {
 	}
 	if o.NoDrop && (t == Pub || t == XPub) {
 		s.SetXPubNodrop(1)
+	}
+	if o.XPubVerbose && t == XPub {
+		s.SetXPubVerbose(1)
 	}
 	st := o.SendTimeout
 	if st == 0 {

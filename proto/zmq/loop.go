@@ -48,6 +48,7 @@ func RecvLoop(ctx context.Context, s *Socket, fn func(msg [][]byte), onErr func(
 // later one too until the queue is empty again, so order is kept.
 type Sender struct {
 	s       *Socket
+	before  func(ctx context.Context, s *Socket) // see Hold
 	q       chan [][]byte
 	mu      sync.Mutex   // the socket; closed
 	pending atomic.Int64 // messages queued or being sent by Run
@@ -119,6 +120,16 @@ func (w *Sender) TrySend(frames ...[]byte) bool {
 	}
 }
 
+// Hold makes every message wait in the queue until Run has called
+// before, which has the socket to itself first: the handler waits there
+// for the connection managers to subscribe (WaitSubscribed), since a PUB
+// drops what it sends before a subscription has reached it. Call it
+// before Run and before the first Send.
+func (w *Sender) Hold(before func(ctx context.Context, s *Socket)) {
+	w.before = before
+	w.pending.Add(1) // no direct sends until before has returned
+}
+
 // Dropped counts messages dropped by TrySend or after stop.
 func (w *Sender) Dropped() uint64 { return w.dropped.Load() }
 
@@ -133,6 +144,10 @@ func (w *Sender) Run(ctx context.Context) {
 		w.s.Close()
 		w.mu.Unlock()
 	}()
+	if w.before != nil {
+		w.before(ctx, w.s)
+		w.pending.Add(-1)
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -12,6 +12,10 @@ import (
 	zmq4 "github.com/go-zeromq/zmq4"
 )
 
+// SubscriptionsVisible tells whether an XPUB hands subscriptions to Recv:
+// go-zeromq's hands none to the application (purego.md).
+const SubscriptionsVisible = false
+
 // Transport names the compiled-in implementation.
 const Transport = "pure Go (go-zeromq/zmq4) — see purego.md for its interop limits"
 

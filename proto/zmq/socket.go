@@ -14,11 +14,13 @@
 package zmq
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Type is a ZeroMQ socket type.
@@ -80,6 +82,10 @@ type Options struct {
 	// subscriber's pipe is full, instead of silently dropping: delivery to
 	// a connection manager must be lossless.
 	NoDrop bool
+	// XPubVerbose makes an XPUB socket hand every subscription to Recv,
+	// also one it already has from another subscriber (WaitSubscribed
+	// counts subscribers by them).
+	XPubVerbose bool
 	// MaxMsgSize (bytes), when positive, is ZMQ_MAXMSGSIZE: libzmq refuses
 	// a larger message part before allocating it, and drops the connection
 	// it came on (the peer reconnects). It bounds what one publisher can
@@ -87,6 +93,33 @@ type Options struct {
 	MaxMsgSize int64
 	// IPCFileMode, when non-zero, is applied to ipc:// paths after binding.
 	IPCFileMode os.FileMode
+}
+
+// WaitSubscribed receives on an XPUB socket (with XPubVerbose) until n
+// subscriptions have come in or d has passed, and returns how many came.
+// A PUB drops what it sends before a subscriber's subscription has reached
+// it (ZeroMQ's "slow joiner"): a process that sends as soon as it starts
+// (the handler takes over the sessions the proxy queued for it while it
+// was down) waits here first. With the pure-Go transport, whose XPUB hands
+// no subscription to the application, it returns 0 at once.
+func WaitSubscribed(ctx context.Context, s *Socket, n int, d time.Duration) int {
+	if !SubscriptionsVisible {
+		return 0
+	}
+	got := 0
+	for deadline := time.Now().Add(d); got < n && time.Now().Before(deadline) && ctx.Err() == nil; {
+		msg, err := s.Recv()
+		if err != nil {
+			if errors.Is(err, ErrTimeout) {
+				continue
+			}
+			return got
+		}
+		if len(msg) > 0 && len(msg[0]) > 0 && msg[0][0] == 1 {
+			got++
+		}
+	}
+	return got
 }
 
 // DefaultTimeout (ms) for Recv/Send when the options leave it 0.
