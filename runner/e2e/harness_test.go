@@ -136,6 +136,21 @@ func (p *proc) stop() {
 	}
 }
 
+// expectTestRoute GETs / on a stack routed to the built-in test handler
+// and checks its greeting; what names the request in a failure.
+func expectTestRoute(t *testing.T, s *stack, what string) {
+	t.Helper()
+	resp, err := s.Client.Get(s.url("/"))
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Hello from the Pushpin test handler!") {
+		t.Fatalf("%s: %d %q", what, resp.StatusCode, body)
+	}
+}
+
 // exited reports whether the process has ended.
 func (p *proc) exited() bool {
 	select {

@@ -28,15 +28,7 @@ func TestRunnerClientHeaderTimeout(t *testing.T) {
 	if _, err := slow.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := s.Client.Get(s.url("/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "Hello from the Pushpin test handler!") {
-		t.Fatalf("GET / while a client is slow: %d %q", resp.StatusCode, body)
-	}
+	expectTestRoute(t, s, "GET / while a client is slow")
 	_ = slow.SetReadDeadline(time.Now().Add(20 * time.Second))
 	got, err := io.ReadAll(slow) // until the server closes
 	if err != nil || !strings.HasPrefix(string(got), "HTTP/1.1 408 ") {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,15 +19,7 @@ func TestRunnerAllOurs(t *testing.T) {
 	s := runnerStack(t, "* test", "", "")
 	r := s.startRunner(t)
 	s.waitReady(t, "/")
-	resp, err := s.Client.Get(s.url("/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "Hello from the Pushpin test handler!") {
-		t.Fatalf("GET /: %d %q", resp.StatusCode, body)
-	}
+	expectTestRoute(t, s, "GET /")
 	st := openStreamExpect(t, s.Client, s.url("/stream"), "[stream opened]\n")
 	publishUntilSeen(t, s, st, "test", "hello there\n")
 

@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -49,15 +47,7 @@ func (tr tiers) start(t *testing.T, routes string) *stack {
 func scenarioTestRoute(t *testing.T, tr tiers) {
 	s := tr.start(t, "* test")
 	s.waitReady(t, "/")
-	resp, err := s.Client.Get(s.url("/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "Hello from the Pushpin test handler!") {
-		t.Fatalf("GET /: %d %q", resp.StatusCode, body)
-	}
+	expectTestRoute(t, s, "GET /")
 	st := openStreamExpect(t, s.Client, s.url("/stream"), "[stream opened]\n")
 	// The subscription may take a moment to be registered: publish until seen.
 	got := make(chan string, 1)
