@@ -56,7 +56,8 @@ func unusedSettings(hc *configs.Handler) []unusedSetting {
 // on yet.
 func warnUnused(log zerolog.Logger, hc *configs.Handler) {
 	for _, u := range unusedSettings(hc) {
+		// The proxy's and the runner's warnings read the same way.
 		log.Warn().Str("setting", "[handler] "+u.key).Str("value", u.value).
-			Msgf("[handler] %s is set but not acted on yet: %s", u.key, u.what)
+			Msg("setting not acted on yet: " + u.what)
 	}
 }
