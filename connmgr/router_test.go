@@ -126,6 +126,16 @@ func (d *dropRecorder) onDrop(to string, msg []byte) {
 	d.mu.Unlock()
 }
 
+// newDropRig is a router rig whose dropped packets d records.
+func newDropRig(t *testing.T) (*routerRig, *dropRecorder) {
+	rg := newRouterRig(t, true)
+	d := &dropRecorder{}
+	rg.r.mu.Lock()
+	rg.r.onDrop = d.onDrop
+	rg.r.mu.Unlock()
+	return rg, d
+}
+
 func (d *dropRecorder) waitDropped(t *testing.T, want ...string) {
 	t.Helper()
 	testwait.For(t, 5*time.Second, func() error {
@@ -144,11 +154,7 @@ func (d *dropRecorder) waitDropped(t *testing.T, want ...string) {
 // meanwhile is not held up by them.
 func TestRouterDropsNeverConnectedAfterRetry(t *testing.T) {
 	t.Parallel()
-	rg := newRouterRig(t, true)
-	var d dropRecorder
-	rg.r.mu.Lock()
-	rg.r.onDrop = d.onDrop
-	rg.r.mu.Unlock()
+	rg, d := newDropRig(t)
 	srv := rg.server("srv")
 	waitReachable(t, rg, srv, "srv")
 	start := time.Now()
@@ -172,11 +178,7 @@ func TestRouterDropsNeverConnectedAfterRetry(t *testing.T) {
 // packets again.
 func TestRouterDropsGoneServerAtOnce(t *testing.T) {
 	t.Parallel()
-	rg := newRouterRig(t, true)
-	var d dropRecorder
-	rg.r.mu.Lock()
-	rg.r.onDrop = d.onDrop
-	rg.r.mu.Unlock()
+	rg, d := newDropRig(t)
 	live := rg.server("live")
 	waitReachable(t, rg, live, "live")
 	gone := rg.server("gone")

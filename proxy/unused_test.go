@@ -16,7 +16,13 @@ import (
 func newLogged(t *testing.T, extra string) string {
 	t.Helper()
 	dir := t.TempDir()
-	conf := "[global]\ninclude=internal.conf\nrundir=" + dir + "\n[proxy]\nsig_key=changeme\n" + extra
+	return startupLog(t, dir, "[global]\ninclude=internal.conf\nrundir="+dir+"\n[proxy]\nsig_key=changeme\n"+extra)
+}
+
+// startupLog builds a proxy from conf (a pushpin.conf in dir) and returns
+// what it logged.
+func startupLog(t *testing.T, dir, conf string) string {
+	t.Helper()
 	cfg, err := configs.LoadBytes("pushpin.conf", dir, []byte(conf), configs.Options{Routes: []string{"* test"}})
 	if err != nil {
 		t.Fatal(err)
@@ -57,18 +63,7 @@ func TestStartupQuietOnExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	conf := strings.Replace(string(example), "[global]\n", "[global]\nrundir="+dir+"\n", 1)
-	cfg, err := configs.LoadBytes("pushpin.conf", dir, []byte(conf), configs.Options{Routes: []string{"* test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	p, err := New(cfg, zerolog.New(&buf))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.routes.Close()
-	logs := buf.String()
+	logs := startupLog(t, dir, strings.Replace(string(example), "[global]\n", "[global]\nrundir="+dir+"\n", 1))
 	if strings.Count(logs, "not acted on yet") != 1 || !strings.Contains(logs, "proxy_retry_out_spec") {
 		t.Errorf("example config warnings:\n%s", logs)
 	}
