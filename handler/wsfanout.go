@@ -61,9 +61,7 @@ func (e *engine) wsPublish(it *publish.Item) {
 		if k == 0 {
 			return
 		}
-		enc.tail = ts.AppendString(ts.AppendString(enc.tail, "type"), string(wscontrol.Send))
-		enc.tail = ts.AppendString(ts.AppendString(enc.tail, "content-type"), k.String())
-		enc.tail = ts.AppendBytes(ts.AppendString(enc.tail, "message"), m.Content)
+		enc.tail = appendSendTail(enc.tail, k, m.Content)
 		multiOK = true
 	case publish.ActionClose:
 		enc.tail = ts.AppendString(ts.AppendString(enc.tail, "type"), string(wscontrol.Close))
@@ -91,6 +89,14 @@ func (e *engine) wsPublish(it *publish.Item) {
 	enc.flushCIDs()
 	enc.flush()
 	e.log.Debug().Str("channel", it.Channel).Int("receivers", n).Msg("relayed ws-message")
+}
+
+// appendSendTail appends the fields of a send item after its cid(s), in
+// the codec's order.
+func appendSendTail(b []byte, k wsKind, msg []byte) []byte {
+	b = ts.AppendString(ts.AppendString(b, "type"), string(wscontrol.Send))
+	b = ts.AppendString(ts.AppendString(b, "content-type"), k.String())
+	return ts.AppendBytes(ts.AppendString(b, "message"), msg)
 }
 
 // wsDeliver applies the subscription's filters (grip.md §8) to a publish
