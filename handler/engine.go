@@ -55,7 +55,7 @@ func newEngine(id string, log zerolog.Logger, send func([]byte), subs *subChange
 		wheel:   newWheel(time.Now()),
 		batches: map[string]*senderBatch{},
 		ev:      make(chan func(), 4096), done: make(chan struct{}), sessions: map[sessionKey]*session{}, hub: map[string]map[*session]struct{}{},
-		ws:      map[string]*wsSession{}, wsHub: map[string]*wsChan{}, wsRing: wsRing{epoch: time.Now()},
+		ws: map[string]*wsSession{}, wsHub: map[string]*wsChan{}, wsRing: wsRing{epoch: time.Now()},
 		interned: map[string]string{},
 	}
 }
