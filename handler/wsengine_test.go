@@ -343,3 +343,32 @@ func TestWSSessionCost(t *testing.T) {
 		t.Errorf("%.0f B per WebSocket session: keep the state small", per)
 	}
 }
+
+// BenchmarkWSPublish is one ws-message publish to n WebSocket sessions,
+// behind our proxy (multi-send: one item per 2,048 sessions) or Pushpin's
+// (an item each, 128 a packet).
+func BenchmarkWSPublish(b *testing.B) {
+	for _, multi := range []bool{true, false} {
+		for _, n := range []int{100, 10000} {
+			b.Run(fmt.Sprintf("multi=%v/%d", multi, n), func(b *testing.B) {
+				e, _ := wsEngine(b)
+				bytes := 0
+				e.wsOut = func(f []byte) { bytes += len(f) }
+				for i := range n {
+					cid := fmt.Sprintf("pushpin-proxy_1234:%d", i)
+					sub := wscontrol.NewItem(cid, wscontrol.Subscribe)
+					sub.Channel = "x"
+					e.onWSControl([]wscontrol.Item{here(cid, "", multi), sub})
+				}
+				it := wsPub("x", &publish.WSMessage{Type: grip.MessageText, Content: []byte("hello subscribers")}, nil)
+				b.ReportAllocs()
+				b.ResetTimer()
+				bytes = 0
+				for i := 0; i < b.N; i++ {
+					e.publish(it)
+				}
+				b.ReportMetric(float64(bytes)/float64(b.N), "bytes-to-proxy/op")
+			})
+		}
+	}
+}

@@ -15,9 +15,9 @@ import (
 
 const (
 	// wsMaxCIDs bounds the sessions one multi-send item names (its cid
-	// plus cids), and wsMaxCIDBytes their encoded size: the proxy parses
-	// an item before it writes to any of them, so a bounded item lets it
-	// start writing while the rest are still being listed.
+	// plus cids), and wsMaxCIDBytes their encoded size, so no item grows
+	// with the channel (10,000 sessions of ~26-byte cids make 6 items,
+	// sent in one ~270 KB packet; packets are cut at wsMaxPacket).
 	wsMaxCIDs     = 2048
 	wsMaxCIDBytes = 64 << 10
 	// wsMaxPacket bounds the items of one packet (bytes; a packet always
