@@ -38,6 +38,14 @@ type engine struct {
 	maxQueue int64  // stream_max_queue_size; 0: DefaultStreamQueueSize
 	scratch  []byte // flush: queued chunks joined into one packet body
 	backlog  backlogStats
+
+	// WebSocket sessions (wssession.go, wscontrol.go, wsfanout.go).
+	wsOut    func(frame []byte) // queue one ws-control packet to the proxy; nil: no ws-control sockets
+	ws       map[string]*wsSession
+	wsHub    map[string]*wsChan
+	wsRing   wsRing
+	interned map[string]string
+	wsEnc    wsEncoder // publish scratch
 }
 
 func newEngine(id string, log zerolog.Logger, send func([]byte), subs *subChanges, maxChans int) *engine {
@@ -47,6 +55,8 @@ func newEngine(id string, log zerolog.Logger, send func([]byte), subs *subChange
 		wheel:   newWheel(time.Now()),
 		batches: map[string]*senderBatch{},
 		ev:      make(chan func(), 4096), done: make(chan struct{}), sessions: map[sessionKey]*session{}, hub: map[string]map[*session]struct{}{},
+		ws: map[string]*wsSession{}, wsHub: map[string]*wsChan{}, wsRing: wsRing{epoch: time.Now()},
+		interned: map[string]string{},
 	}
 }
 
@@ -75,6 +85,7 @@ func (e *engine) run() {
 			fn()
 		case now := <-tick.C:
 			e.maintain(now)
+			e.wsRing.advance(e.wsRing.sec(now), e.wsLook)
 			e.reportBacklog(now)
 		}
 	}

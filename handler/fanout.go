@@ -36,8 +36,8 @@ func (e *engine) subscribe(ch string, s *session) {
 	if set == nil {
 		set = map[*session]struct{}{}
 		e.hub[ch] = set
-		if e.subs != nil {
-			e.subs.set(ch, true)
+		if e.wsHub[ch] == nil {
+			e.channelWanted(ch, true)
 		}
 	}
 	set[s] = struct{}{}
@@ -51,9 +51,17 @@ func (e *engine) unsubscribe(ch string, s *session) {
 	delete(set, s)
 	if len(set) == 0 {
 		delete(e.hub, ch)
-		if e.subs != nil {
-			e.subs.set(ch, false)
+		if e.wsHub[ch] == nil {
+			e.channelWanted(ch, false)
 		}
+	}
+}
+
+// channelWanted tells the SUB input that ch now has local subscribers (of
+// either kind: HTTP holds in hub, WebSocket sessions in wsHub) or none.
+func (e *engine) channelWanted(ch string, add bool) {
+	if e.subs != nil {
+		e.subs.set(ch, add)
 	}
 }
 
@@ -65,6 +73,9 @@ func (e *engine) unsubscribe(ch string, s *session) {
 // per subscriber; the others (condure, a session short of credits or with
 // queued data) get their own packet as before.
 func (e *engine) publish(it *publish.Item) {
+	if it.WSMessage != nil {
+		e.wsPublish(it)
+	}
 	subs := e.hub[it.Channel]
 	if len(subs) == 0 {
 		return

@@ -22,6 +22,7 @@ import (
 	"github.com/pushpin-go/pushpin/handler/httpapi"
 	"github.com/pushpin-go/pushpin/proto/handoff"
 	"github.com/pushpin-go/pushpin/proto/publish"
+	"github.com/pushpin-go/pushpin/proto/wscontrol"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
@@ -35,6 +36,8 @@ type Handler struct {
 	log zerolog.Logger
 	id  string
 	eng *engine
+
+	refreshJobs chan *refreshJob // to the proxy command loop; nil without proxy_command_spec
 }
 
 // Option adjusts a Handler before it runs.
@@ -153,6 +156,28 @@ func (h *Handler) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	// WebSocket sessions: ws-control with the proxy (both sockets, or
+	// neither, as Pushpin), and its command socket for refresh. Each
+	// connects to the first spec only: the proxy binds one, and a PUSH or
+	// DEALER connected to several would spread the items of one session
+	// over proxies that do not know it.
+	var wsIn, wsOut, proxyCmd *zmq.Socket
+	if len(hc.ProxyWSControlInSpec) > 0 && len(hc.ProxyWSControlOutSpec) > 0 {
+		if wsIn, err = open(zmq.Pull, zmq.Options{RcvHWM: 101000}, false, hc.ProxyWSControlInSpec[:1], "ws control in"); err != nil {
+			closeAll()
+			return err
+		}
+		if wsOut, err = open(zmq.Push, zmq.Options{SndHWM: 101000}, false, hc.ProxyWSControlOutSpec[:1], "ws control out"); err != nil {
+			closeAll()
+			return err
+		}
+	}
+	if len(hc.ProxyCommandSpec) > 0 {
+		if proxyCmd, err = open(zmq.Dealer, zmq.Options{}, false, hc.ProxyCommandSpec[:1], "proxy command"); err != nil {
+			closeAll()
+			return err
+		}
+	}
 	var ln net.Listener
 	if hc.PushInHTTPPort > 0 {
 		addr := net.JoinHostPort(hc.PushInHTTPAddr, strconv.Itoa(hc.PushInHTTPPort))
@@ -178,6 +203,13 @@ func (h *Handler) Run(ctx context.Context) error {
 	goRun := func(fn func()) {
 		wg.Add(1)
 		go func() { defer wg.Done(); fn() }()
+	}
+	if wsOut != nil {
+		h.startWSControl(ctx, wsIn, wsOut, goRun)
+	}
+	if proxyCmd != nil {
+		h.refreshJobs = make(chan *refreshJob, 256)
+		goRun(func() { h.proxyCommandLoop(ctx, proxyCmd, h.refreshJobs) })
 	}
 	goRun(func() { pubSender.Run(ctx) })
 	goRun(h.eng.run)
@@ -217,7 +249,8 @@ func (h *Handler) Run(ctx context.Context) error {
 		goRun(func() { h.subLoop(ctx, sub, subs) })
 	}
 	if cmd != nil {
-		goRun(func() { h.commandLoop(ctx, cmd) })
+		replies := &cmdReplies{wake: cmd.Wake}
+		goRun(func() { h.commandLoop(ctx, cmd, replies) })
 	}
 	var srv *http.Server
 	if ln != nil {
@@ -284,3 +317,40 @@ func (h *Handler) publish(items []publish.Item) {
 // it full (1,000 by default), and a publisher never learns of it: a mass
 // (un)subscribe lost changes before this was raised.
 const subSndHWM = 1 << 20
+
+// startWSControl starts the goroutines of the ws-control sockets: the PUSH
+// to the proxy is a Sender (the engine sends on it directly when it can,
+// else queues), the PULL from it a receive loop posting to the engine.
+func (h *Handler) startWSControl(ctx context.Context, in, out *zmq.Socket, goRun func(func())) {
+	drops := h.log.Sample(&zerolog.BurstSampler{Burst: 1, Period: time.Second})
+	sender := zmq.NewSender(out, wsOutQueue, func(_ [][]byte, err error) {
+		drops.Warn().Err(err).Msg("dropping ws-control packet to proxy")
+	})
+	// A full queue drops rather than blocks the engine: the proxy has
+	// taken none of the last wsOutQueue packets on top of the socket's
+	// own 101,000, so it is gone (its sessions with it) or wedged, and the
+	// HTTP holds must not stall behind it.
+	h.eng.wsOut = func(f []byte) {
+		if !sender.TrySend(f) {
+			drops.Warn().Msg("ws-control queue to proxy full, dropping packet")
+		}
+	}
+	goRun(func() { sender.Run(ctx) })
+	goRun(func() {
+		zmq.RecvLoop(ctx, in, func(msg [][]byte) {
+			if len(msg) != 1 {
+				h.log.Warn().Int("frames", len(msg)).Msg("IN wscontrol: message must have 1 frame, skipped")
+				return
+			}
+			items, err := wscontrol.Parse(msg[0])
+			if err != nil {
+				h.log.Warn().Err(err).Msg("IN wscontrol: invalid packet, skipped")
+				return
+			}
+			h.eng.post(func() { h.eng.onWSControl(items) })
+		}, h.recvErr("ws control in"))
+	})
+}
+
+// wsOutQueue bounds the ws-control packets waiting for the proxy.
+const wsOutQueue = 10000

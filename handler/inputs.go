@@ -50,10 +50,18 @@ func (h *Handler) subLoop(ctx context.Context, sub *zmq.Socket, changes *subChan
 	}
 }
 
-// commandLoop owns the command socket (ROUTER, REP-compatible zrpc).
-func (h *Handler) commandLoop(ctx context.Context, sock *zmq.Socket) {
+// commandLoop owns the command socket (ROUTER, REP-compatible zrpc). Most
+// commands are answered in place; a refresh waits for the proxy on another
+// goroutine, whose reply comes back through replies (the receive is woken
+// for it).
+func (h *Handler) commandLoop(ctx context.Context, sock *zmq.Socket, replies *cmdReplies) {
 	defer sock.Close()
 	for ctx.Err() == nil {
+		for _, r := range replies.take() {
+			if err := sock.Send(r...); err != nil {
+				h.log.Warn().Err(err).Msg("command: sending reply")
+			}
+		}
 		msg, err := sock.Recv()
 		if err != nil {
 			if errors.Is(err, zmq.ErrClosed) {
@@ -73,16 +81,20 @@ func (h *Handler) commandLoop(ctx context.Context, sock *zmq.Socket) {
 			h.log.Warn().Int("frames", len(msg)).Msg("command: bad envelope, dropped")
 			continue
 		}
-		resp := h.command(msg[len(msg)-1])
-		out := append(append([][]byte{}, msg[:sep+1]...), resp)
-		if err := sock.Send(out...); err != nil {
+		env := append([][]byte{}, msg[:sep+1]...)
+		resp := h.command(msg[len(msg)-1], func(resp []byte) { replies.add(append(env, resp)) })
+		if resp == nil {
+			continue // answered later, through replies
+		}
+		if err := sock.Send(append(env, resp)...); err != nil {
 			h.log.Warn().Err(err).Msg("command: sending reply")
 		}
 	}
 }
 
-// command runs one zrpc request and returns the encoded response.
-func (h *Handler) command(req []byte) []byte {
+// command runs one zrpc request and returns the encoded response, or nil
+// when the response will be handed to later instead (refresh).
+func (h *Handler) command(req []byte, later func([]byte)) []byte {
 	v, err := ts.Decode(req)
 	m, ok := v.(map[string]any)
 	if err != nil || !ok {
@@ -108,6 +120,8 @@ func (h *Handler) command(req []byte) []byte {
 		// Pushpin re-announces its sessions and subscriptions; until that
 		// is built, say so rather than answer success and do nothing.
 		return reply(id, false, "not-supported", "recover is not supported yet")
+	case "refresh":
+		return h.refreshCommand(id, args, later)
 	case "get-zmq-uris":
 		hc := &h.cfg.Handler
 		out := map[string]any{}

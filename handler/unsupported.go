@@ -24,9 +24,11 @@ type unusedSetting struct {
 // rate-limit deliveries, bound its queue, drop repeated item ids and
 // publish stats, and this handler does none of it. The internal.conf
 // socket specs of features not built (proxy_inspect_spec,
-// proxy_retry_out_spec, proxy_ws_control_*, proxy_stats_spec,
-// proxy_intreq_*) are not listed: every install sets them and no operator
-// can act on a warning about them.
+// proxy_retry_out_spec, proxy_stats_spec, proxy_intreq_*) are not listed:
+// every install sets them and no operator can act on a warning about them.
+// proxy_ws_control_in_spec, proxy_ws_control_out_spec and
+// proxy_command_spec are acted on (WebSocket sessions, refresh), and
+// connection_subscription_max bounds WebSocket subscriptions too.
 func unusedSettings(hc *configs.Handler) []unusedSetting {
 	var out []unusedSetting
 	add := func(set bool, key, value, what string) {
