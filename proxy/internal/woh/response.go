@@ -147,9 +147,10 @@ func (c *Conn) complete(now time.Time, out *[]Action) {
 			*out = append(*out, CloseClient{Code: closeCode, Reason: closeText})
 			c.clientCl = true
 		}
-	case c.closeSent && c.keepAlive == 0 && drop == nil:
+	case c.closeSent && c.keepAlive == 0 && drop == nil && !c.peerClose:
 		// Without keep-alives the backend had one chance to answer the
-		// close; it did not.
+		// close; it did not. (After its own CLOSE, ours is the last word:
+		// Pushpin counted an empty answer as an error there too.)
 		drop = ErrUncleanClose
 	}
 	if drop != nil {
