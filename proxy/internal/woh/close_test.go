@@ -225,3 +225,34 @@ func TestFinishedIsInert(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseNotHeldBySlowClient(t *testing.T) {
+	t.Parallel()
+	c, _ := opened(t, Config{})
+	c.SetPendingToClient(Window)
+	if b := reqBody(t, c.ClientClose(1000, "")); b != "CLOSE 2\r\n\x03\xe8\r\n" {
+		t.Fatalf("%q", b)
+	}
+}
+
+// A close before the 101 cannot happen; if reported, it counts as gone.
+func TestClientCloseDuringOpen(t *testing.T) {
+	t.Parallel()
+	c, _ := New(Config{})
+	if len(c.ClientClose(1000, "")) != 0 {
+		t.Fatal("action while OPEN in flight")
+	}
+	acts := respond(c, t0, 200, wohOK(), "OPEN\r\n")
+	if len(acts) != 1 || reqBody(t, acts) != "DISCONNECT\r\n" {
+		t.Fatal(show(acts))
+	}
+}
+
+func TestHTTPScheme(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"ws": "http", "wss": "https", "WSS": "https", "http": "http", "https": "https"} {
+		if got := HTTPScheme(in); got != want {
+			t.Errorf("%s: %s", in, got)
+		}
+	}
+}

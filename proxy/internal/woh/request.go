@@ -72,13 +72,15 @@ func (c *Conn) needSend() bool {
 		return !c.discSent
 	case c.phase == opening:
 		return false // OPEN is re-sent only by the keep-alive timer
-	case c.refresh:
+	case c.refresh, c.closing && !c.closeSent:
+		// A close goes even to a slow client's backend (Pushpin held it
+		// back too): a closing client reads nothing more anyway.
 		return true
 	case c.pending >= c.cfg.Window:
 		// The client is slow: do not fetch more for it yet.
 		return false
 	}
-	return len(c.queue) > 0 || (c.closing && !c.closeSent)
+	return len(c.queue) > 0
 }
 
 func (c *Conn) maybeSend(out *[]Action) {
