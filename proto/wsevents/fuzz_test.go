@@ -13,6 +13,9 @@ func FuzzParse(f *testing.F) {
 	for _, s := range seedBodies {
 		f.Add([]byte(s))
 	}
+	for i := 0; i <= 10; i++ {
+		f.Add(readCapture(f, i))
+	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		evs, err := Parse(body, nil)
 		if err != nil {

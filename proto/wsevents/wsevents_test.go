@@ -3,6 +3,9 @@ package wsevents
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -173,4 +176,53 @@ func BenchmarkAppendParse(b *testing.B) {
 		}
 		evs, _ = Parse(buf, evs[:0])
 	}
+}
+
+// The bodies Pushpin 1.36 sent for a recorded session (testdata/README.md)
+// are what Append produces for the same events, byte for byte.
+func TestAppendMatchesPushpinCapture(t *testing.T) {
+	t.Parallel()
+	ev := func(typ Type, s string) Event { return Event{typ, []byte(s)} }
+	want := [][]Event{
+		{ev(Open, "")},
+		{ev(Text, "hi")},
+		{ev(Text, "hold")},
+		{ev(Text, "m1"), ev(Text, "m2"), ev(Text, "m3"), ev(Text, "m4"), ev(Text, "m5")},
+		{ev(Text, "")},
+		{ev(Binary, "\x00\x01\xff\r\n")},
+		{ev(Ping, "pp")},
+		{ev(Text, "after-ping")},
+		{ev(Close, "\x03\xe8bye")},
+		{ev(Open, "")},
+		{ev(Disconnect, "")},
+	}
+	for i, evs := range want {
+		captured := readCapture(t, i)
+		var enc []byte
+		for _, e := range evs {
+			if e.Type == Close {
+				code, reason := CloseCode(e.Content)
+				enc = AppendClose(enc, code, reason)
+				continue
+			}
+			enc = Append(enc, e.Type, e.Content)
+		}
+		if !bytes.Equal(enc, captured) {
+			t.Errorf("body %02d: encoded %q, Pushpin sent %q", i, enc, captured)
+		}
+		got, err := Parse(captured, nil)
+		if err != nil {
+			t.Fatalf("body %02d: %v", i, err)
+		}
+		assertEvents(t, got, evs)
+	}
+}
+
+func readCapture(t testing.TB, i int) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", fmt.Sprintf("pushpin-%02d-request.bin", i)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
