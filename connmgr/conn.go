@@ -296,7 +296,11 @@ func (c *conn) onReadable() {
 	if err != nil {
 		if c.x != nil {
 			c.s.log.Debug().Str("id", c.x.ss.id).Err(err).Msg("client disconnected")
-			c.x.cancel()
+			if c.x.ws == nil || !c.x.ws.gotClose {
+				// (A WebSocket client that closed its side cleanly first
+				// may hang up before our close: the server has its close.)
+				c.x.cancel()
+			}
 		}
 		c.close()
 		return

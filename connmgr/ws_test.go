@@ -2,6 +2,7 @@ package connmgr
 
 import (
 	"bytes"
+	"compress/flate"
 	"errors"
 	"fmt"
 	"net"
@@ -560,6 +561,103 @@ func TestWebSocketMultiData(t *testing.T) {
 			if seen[c.id].total != int64(len(msg)) {
 				t.Fatalf("credits for %s: %+v", c.id, seen[c.id])
 			}
+		}
+	}
+}
+
+// A client compressing with context takeover (no client_no_context_takeover
+// offered) may refer back to earlier messages: the window is kept.
+func TestWebSocketCompressionContextTakeover(t *testing.T) {
+	t.Parallel()
+	ours(t, "timing overrides")
+	base, addr := startServer(t, func(c *Config) { c.Compression = true })
+	f := newFakeServer(t, base, "fakeproxy", true)
+	c, br := dial(t, addr)
+	_, _ = c.Write([]byte("GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"))
+	p := f.first()
+	f.send(&zhttp.Packet{ID: p.ID, Seq: 0, Code: 101, HasCode: true, HasHeaders: true, Credits: 100000, HasCredits: true})
+	head := readHead(t, br)
+	if !strings.Contains(head, "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n") {
+		t.Fatalf("head %q", head)
+	}
+	var zb bytes.Buffer
+	zw, _ := flate.NewWriter(&zb, flate.BestCompression)
+	msgs := []string{strings.Repeat("the quick brown fox ", 50), strings.Repeat("the quick brown fox ", 50) + "!"}
+	for _, m := range msgs {
+		zb.Reset()
+		_, _ = zw.Write([]byte(m))
+		must(t, zw.Flush())
+		payload := bytes.TrimSuffix(zb.Bytes(), []byte{0, 0, 0xff, 0xff})
+		fr := ws.NewFrame(ws.OpText, true, payload)
+		fr.Header.Rsv = ws.Rsv(true, false, false)
+		var b bytes.Buffer
+		must(t, ws.WriteFrame(&b, ws.MaskFrame(fr)))
+		_, err := c.Write(b.Bytes())
+		must(t, err)
+	}
+	if zb.Len() > 20 {
+		t.Fatalf("second message compressed to %d bytes: no back-reference to test", zb.Len())
+	}
+	for _, m := range msgs {
+		var in []byte
+		for {
+			q := f.laterOf(p.ID)
+			if q.Type == zhttp.Credit {
+				continue
+			}
+			in = append(in, q.Body...)
+			if !q.More {
+				break
+			}
+		}
+		check(t, "inflated", string(in), m)
+	}
+}
+
+// A client that does not read: once the socket is full, what the server
+// may still send is bounded by our credits in bytes and by --messages-max
+// in messages (empty messages cost no credits); one more closes.
+func TestWebSocketMessagesMax(t *testing.T) {
+	t.Parallel()
+	ours(t, "condure counts the messages waiting for room in its 8 KB write buffer; we count the frames waiting for the socket")
+	base, addr := startServer(t, nil)
+	f := newFakeServer(t, base, "fakeproxy", true)
+	d := &websocket.Dialer{NetDial: func(network, a string) (net.Conn, error) {
+		c, err := net.Dial(network, a)
+		if err == nil {
+			_ = c.(*net.TCPConn).SetReadBuffer(4096)
+		}
+		return c, err
+	}}
+	c := openWS(t, f, addr, "/ws", wsOpts{credits: 1000, dialer: d})
+	// Fill the socket: 8000-byte messages while their credits come back.
+	chunk := bytes.Repeat([]byte("x"), 8000)
+	credits := int64(DefaultBufferSize)
+	for {
+		if credits >= int64(len(chunk)) {
+			c.to(f, &zhttp.Packet{ContentType: "binary", Body: chunk})
+			credits -= int64(len(chunk))
+		}
+		msg, err := recvWithin(f.router, 500*time.Millisecond)
+		if err != nil {
+			break // no credits: the message is (partly) kept
+		}
+		p, _ := zhttp.ParseMessage(msg[2])
+		switch p.Type {
+		case zhttp.Credit:
+			credits += p.Credits
+		case zhttp.KeepAlive:
+		default:
+			t.Fatalf("got %+v", p)
+		}
+	}
+	for i := 0; i < DefaultMessagesMax+1; i++ {
+		c.to(f, &zhttp.Packet{ContentType: "text"})
+	}
+	for {
+		if p := f.laterOf(c.id); p.Type == zhttp.Cancel {
+			break
 		}
 	}
 }
