@@ -52,10 +52,10 @@ func Command() *cobra.Command {
 	f.IntVar(&ignoredInt, "req-maxconn", 100, "Ignored (req mode)")
 	f.IntVar(&ignoredInt, "req-timeout", 30, "Ignored (req mode)")
 	f.IntVar(&ignoredInt, "body-buffer-size", 100000, "Ignored (req mode)")
-	f.IntVar(&ignoredInt, "messages-max", 100, "Ignored (WebSocket, not supported yet)")
+	f.IntVar(&cfg.MessagesMax, "messages-max", DefaultMessagesMax, "Maximum WebSocket frames waiting to be written to a client")
 	f.StringArrayVar(&ignoredList, "zclient-req", nil, "Ignored (req mode)")
 	f.StringVar(&ignoredStr, "tls-identities-dir", ".", "Directory with certificates (TLS listeners not supported yet)")
-	f.BoolVar(&ignoredBool, "compression", false, "Ignored (WebSocket, not supported yet)")
+	f.BoolVar(&cfg.Compression, "compression", false, "Offer permessage-deflate to WebSocket clients")
 	f.BoolVar(&ignoredBool, "deny-out-internal", false, "Ignored")
 	f.BoolVar(&sizesOpt, "sizes", false, "Print sizes of per-connection objects and exit")
 	cmd.RunE = func(c *cobra.Command, _ []string) error {

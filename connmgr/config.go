@@ -81,6 +81,17 @@ type Config struct {
 	// instead of holding its connection for StreamTimeout. Negative: off.
 	HeaderTimeout time.Duration
 	IPCFileMode   uint32 // --ipc-file-mode
+	// Compression (--compression) offers permessage-deflate to WebSocket
+	// clients (the runner passes it for [runner] allow_compression).
+	Compression bool
+	// MessagesMax (--messages-max, condure's default 100) bounds the
+	// frames of a WebSocket connection waiting to be written to a client
+	// that does not read; one more closes the connection.
+	MessagesMax int
+	// WSMaxMessage bounds a message from a WebSocket client (uncompressed
+	// size); 1009 "message too big" past it. Not a flag (condure has
+	// none); DefaultWSMaxMessage unless a test shortens it.
+	WSMaxMessage int64
 
 	// KeepAlive is the zhttp keep-alive interval (45 s), SessionTimeout
 	// the expiry of a session that receives nothing (60 s), Sweep how often
@@ -93,8 +104,14 @@ type Config struct {
 
 // Defaults condure uses when a flag is absent.
 const (
-	DefaultBufferSize    = 8192
-	DefaultMaxConn       = 10000
+	DefaultBufferSize  = 8192
+	DefaultMaxConn     = 10000
+	DefaultMessagesMax = 100
+	// DefaultWSMaxMessage: messages are passed on piece by piece within
+	// the server's credits, so this bounds what a server (the proxy
+	// assembling WebSocket-over-HTTP events) may be asked to take, not
+	// our memory: 16 MiB, well above the 1 MB messages applications send.
+	DefaultWSMaxMessage  = 16 << 20
 	DefaultStreamTimeout = 1800 * time.Second
 	DefaultHeaderTimeout = 30 * time.Second
 )
@@ -108,6 +125,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxConn == 0 {
 		c.MaxConn = DefaultMaxConn
+	}
+	if c.WSMaxMessage == 0 {
+		c.WSMaxMessage = DefaultWSMaxMessage
+	}
+	if c.MessagesMax == 0 {
+		c.MessagesMax = DefaultMessagesMax
 	}
 	if c.StreamTimeout == 0 {
 		c.StreamTimeout = DefaultStreamTimeout
@@ -142,6 +165,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BufferSize < 1024 {
 		return fmt.Errorf("%w: --buffer-size %d: at least 1024", ErrConfig, c.BufferSize)
+	}
+	if c.MessagesMax < 1 {
+		return fmt.Errorf("%w: --messages-max %d: at least 1", ErrConfig, c.MessagesMax)
 	}
 	if c.MaxConn < 1 {
 		return fmt.Errorf("%w: --stream-maxconn %d: at least 1", ErrConfig, c.MaxConn)

@@ -81,7 +81,8 @@ type delivery struct {
 	p      *zhttp.Packet
 	seq    int64
 	hasSeq bool
-	chunk  []byte // p as one framed chunk (chunkWire), computed once per list-form packet; else nil
+	chunk  []byte  // p as one framed chunk (chunkWire), computed once per list-form packet; else nil
+	ws     *wsWire // p as one WebSocket frame, built once per list-form packet when a session needs it
 }
 
 // runCtx is what a running goroutine lends the connections it runs.
@@ -224,6 +225,9 @@ func (c *conn) wantRead() bool {
 	if x == nil {
 		return true
 	}
+	if x.ws != nil {
+		return x.wsWantRead()
+	}
 	switch {
 	case len(x.pending) > 0:
 		return false // body waits for the server's credits
@@ -292,7 +296,11 @@ func (c *conn) onReadable() {
 	if err != nil {
 		if c.x != nil {
 			c.s.log.Debug().Str("id", c.x.ss.id).Err(err).Msg("client disconnected")
-			c.x.cancel()
+			if c.x.ws == nil || !c.x.ws.gotClose {
+				// (A WebSocket client that closed its side cleanly first
+				// may hang up before our close: the server has its close.)
+				c.x.cancel()
+			}
 		}
 		c.close()
 		return
@@ -335,11 +343,10 @@ func (c *conn) advance() {
 		}
 		c.data = c.data[n:]
 		if req.WebSocket {
-			// WebSocket sessions (zws) are the next piece of work.
-			c.refuse(req.Minor, 501, "Not Implemented", "WebSocket is not supported yet.\n")
-			return
+			c.startWebSocket(req)
+			continue
 		}
-		c.startExchange(req)
+		c.startExchange(req, nil)
 	}
 }
 

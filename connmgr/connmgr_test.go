@@ -240,7 +240,7 @@ func TestMalformedRequest(t *testing.T) {
 		"GARBAGE\r\n\r\n": "HTTP/1.1 400 Bad Request\r\n",
 		"GET / HTTP/1.1\r\nX: " + strings.Repeat("a", 9000) + "\r\n\r\n":      "HTTP/1.1 431 Request Header Fields Too Large\r\n",
 		"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n":                  "HTTP/1.1 501 Not Implemented\r\n",
-		"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n": "HTTP/1.1 501 Not Implemented\r\n",
+		"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n": "HTTP/1.1 426 Upgrade Required\r\n", // no Sec-WebSocket-Version 13
 	} {
 		c, br := dial(t, addr)
 		_, _ = c.Write([]byte(in))

@@ -14,6 +14,7 @@ type job struct {
 	p     *zhttp.Packet
 	ids   []zhttp.IDSeq // nil: p.ID (p.Seq)
 	chunk []byte        // p's body framed as one chunk (see chunkWire), or nil
+	ws    *wsWire       // p as a WebSocket frame for list-form data packets (built lazily)
 	now   int64
 }
 
@@ -48,6 +49,9 @@ func (s *Server) dispatch(msg [][]byte) {
 		// Framed once for all the sessions; a packet for one session is
 		// written from its body as it is (no copy).
 		j.chunk = chunkWire(p)
+	}
+	if p.Type == zhttp.Data && len(p.IDs) > 1 {
+		j.ws = &wsWire{}
 	}
 	nw := len(s.workers)
 	if len(p.IDs) == 0 {
@@ -184,5 +188,5 @@ func (s *Server) deliver(id string, seq int64, hasSeq bool, j *job, rt *runCtx) 
 	if e := s.log.Trace(); e.Enabled() {
 		e.Str("id", id).Int64("seq", seq).Str("type", string(j.p.Type)).Msg("packet from server")
 	}
-	ss.c.post(event{kind: evPacket, ss: ss, d: delivery{p: j.p, seq: seq, hasSeq: hasSeq, chunk: j.chunk}}, rt)
+	ss.c.post(event{kind: evPacket, ss: ss, d: delivery{p: j.p, seq: seq, hasSeq: hasSeq, chunk: j.chunk, ws: j.ws}}, rt)
 }

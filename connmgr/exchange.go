@@ -12,6 +12,7 @@ type exchange struct {
 	s   *Server
 	req *http1.Request // nil once the response started: a held stream keeps no head
 	ss  *session
+	ws  *wsSession // a WebSocket connection (nil: HTTP)
 
 	dec      http1.BodyDecoder
 	pending  []byte // decoded request body not yet sent (window of c.buf)
@@ -47,11 +48,12 @@ const (
 	linger           // close the connection once its output is written
 )
 
-// startExchange opens the zhttp session for req and sends its first packet.
-func (c *conn) startExchange(req *http1.Request) {
+// startExchange opens the zhttp session for req and sends its first
+// packet; w is set for a WebSocket handshake (a zws session).
+func (c *conn) startExchange(req *http1.Request, w *wsSession) {
 	s := c.s
 	x := &exchange{c: c, s: s, req: req, ss: s.newSession(c), dec: http1.NewBodyDecoder(req),
-		grant: int64(s.cfg.BufferSize), minor: req.Minor, expect100: req.Expect100}
+		grant: int64(s.cfg.BufferSize), minor: req.Minor, expect100: req.Expect100, ws: w}
 	x.bodySent = !req.HasBody()
 	c.x = x
 	c.headBy = 0
@@ -61,6 +63,11 @@ func (c *conn) startExchange(req *http1.Request) {
 		Method: req.Method, URI: req.URI("http"), Headers: req.Headers, HasHeaders: true,
 		More: req.HasBody(), Stream: true, Credits: x.grant, HasCredits: true,
 		PeerAddress: c.peerAddr, PeerPort: c.peerPort}
+	if w != nil {
+		// As condure: a ws:// URI, no body and no `stream`.
+		x.bodySent, x.expect100 = true, false
+		first.URI, first.More, first.Stream = req.URI("ws"), false, false
+	}
 	// Sized once up front: growing it field by field cost half a dozen
 	// allocations per request. The PUSH sender may keep it (queued).
 	s.push.Send(first.AppendMessage(make([]byte, 0, firstPacketSize(first))))
@@ -79,6 +86,9 @@ func firstPacketSize(p *zhttp.Packet) int {
 }
 
 func (c *conn) endExchange() {
+	if w := c.x.ws; w != nil && w.defl != nil {
+		w.defl.release()
+	}
 	c.s.endSession(c.x.ss)
 	c.x = nil
 }
@@ -102,6 +112,9 @@ func (x *exchange) cancel() {
 // credits. The final packet has no `more`; for a chunked body it is an
 // empty packet after the last chunk, as condure does.
 func (x *exchange) pump() outcome {
+	if x.ws != nil {
+		return x.wsPump()
+	}
 	c := x.c
 	for !x.bodySent {
 		if len(x.pending) == 0 && !x.dec.Done() {
@@ -155,6 +168,9 @@ func (x *exchange) pump() outcome {
 }
 
 func (x *exchange) onPacket(d *delivery) outcome {
+	if x.ws != nil {
+		return x.wsPacket(d)
+	}
 	ss, p := x.ss, d.p
 	switch p.Type {
 	case zhttp.Cancel, zhttp.Error:

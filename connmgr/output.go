@@ -108,6 +108,9 @@ func (c *conn) flush() error {
 		c.close()
 		return nil
 	}
+	if x := c.x; x != nil && x.ws != nil {
+		x.ws.kept = 0
+	}
 	if x := c.x; x != nil && x.unflushed > 0 {
 		x.owed += x.unflushed
 		x.unflushed = 0

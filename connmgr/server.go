@@ -1,6 +1,6 @@
 // Package connmgr is the connection manager (Pushpin's condure): it accepts
 // client HTTP/1.x connections and carries each request to the proxy as a
-// zhttp client session, wire-compatible with condure so that Pushpin's
+// zhttp client session (a WebSocket as a zws session: ws.go), wire-compatible with condure so that Pushpin's
 // proxy and handler (or ours) work behind it. It is built for many mostly
 // idle connections and large fan-outs: an idle or held connection owns no
 // goroutine and no buffer (event-driven on a connmgr-owned epoll set, see

@@ -8,5 +8,5 @@ import (
 // Sizes reports the fixed per-connection and per-session struct sizes
 // (condure's --sizes), for capacity planning.
 func Sizes() string {
-	return fmt.Sprintf("conn=%d session=%d exchange=%d", unsafe.Sizeof(conn{}), unsafe.Sizeof(session{}), unsafe.Sizeof(exchange{}))
+	return fmt.Sprintf("conn=%d session=%d exchange=%d websocket=%d", unsafe.Sizeof(conn{}), unsafe.Sizeof(session{}), unsafe.Sizeof(exchange{}), unsafe.Sizeof(wsSession{}))
 }

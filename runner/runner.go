@@ -74,9 +74,6 @@ func (r *Runner) Services() []Service { return slices.Clone(r.services) }
 func (r *Runner) Warnings() []string {
 	var w []string
 	c := r.cfg
-	if c.Runner.AllowCompression && c.HasService(configs.ServiceConnMgr) {
-		w = append(w, "[runner] allow_compression=true is not acted on yet: WebSockets are not supported, so nothing is compressed")
-	}
 	for _, s := range r.services {
 		if s.Kind == configs.ServiceConnMgr && filepath.Base(s.Path) == ProgConnMgr && len(c.Runner.HTTPSPorts) > 0 {
 			w = append(w, "[runner] https_ports is not acted on yet: "+ProgConnMgr+" has no TLS listeners, so those ports are not opened (condure_bin=/usr/bin/condure serves them)")

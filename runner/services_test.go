@@ -240,8 +240,8 @@ func TestServicesErrors(t *testing.T) {
 }
 
 // Runner settings that start but do nothing yet are named at start-up (and
-// by --check-config): TLS listeners in our connection manager, WebSocket
-// compression.
+// by --check-config): TLS listeners in our connection manager. WebSocket
+// compression (allow_compression, passed as --compression) is acted on.
 func TestWarningsSettingsNotActedOn(t *testing.T) {
 	t.Parallel()
 	bins := binDir(t, idleScript)
@@ -251,8 +251,13 @@ func TestWarningsSettingsNotActedOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := strings.Join((&Runner{cfg: c, services: svcs}).Warnings(), "\n")
-	if !strings.Contains(w, "[runner] https_ports") || !strings.Contains(w, "[runner] allow_compression") {
-		t.Errorf("warnings %q, want https_ports and allow_compression named", w)
+	if !strings.Contains(w, "[runner] https_ports") || strings.Contains(w, "allow_compression") {
+		t.Errorf("warnings %q, want https_ports named and allow_compression not", w)
+	}
+	for _, sv := range svcs {
+		if sv.Kind == configs.ServiceConnMgr && !slices.Contains(sv.Args, "--compression") {
+			t.Errorf("connection manager args %q lack --compression", sv.Args)
+		}
 	}
 	// Pushpin's condure serves TLS: no https_ports warning then.
 	c2 := loadConf(t, t.TempDir(), "services=condure\nhttp_port=7999\nhttps_ports=8443\ncondure_bin=/bin/sh\n", configs.Options{})
