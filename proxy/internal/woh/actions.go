@@ -128,4 +128,12 @@ var (
 	// ErrRequestFailed: a request failed after reaching the backend, or
 	// after its retries.
 	ErrRequestFailed = errors.New("request to backend failed")
+	// ErrBadAccepted: Content-Bytes-Accepted (Pushpin 1.41) over the
+	// request's content, or accepting all the content before a CLOSE but
+	// not the CLOSE.
+	ErrBadAccepted = errors.New("backend sent an invalid Content-Bytes-Accepted")
+	// ErrNoProgress: the backend accepted no content of a request that
+	// could not hold all pending client data, or that carried a CLOSE
+	// (no more data will come for it to wait for).
+	ErrNoProgress = errors.New("backend accepted no content")
 )

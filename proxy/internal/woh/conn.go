@@ -117,6 +117,15 @@ type Conn struct {
 	reqContent int // client message bytes in reqBody (window)
 	reqClose   bool
 	reqOpen    bool
+	// Content-Bytes-Accepted (Pushpin 1.41): the request's messages, kept
+	// until the backend says how many of their bytes it accepted; the
+	// rest goes back to the head of the queue and is replayed.
+	reqMsgs      []message
+	reqMaxed     bool // pending data was left out: the backend must accept some
+	reqCloseSize int  // content bytes of the request's CLOSE (code + reason)
+	reqReplay    int  // replayed content at the start of reqBody
+	replayMsgs   int  // leading queue messages the backend left unaccepted
+	replayBytes  int
 
 	// response being read
 	respCode    int
@@ -327,6 +336,7 @@ func (c *Conn) ClientGone() []Action {
 func (c *Conn) goneNow(out *[]Action) {
 	c.gone = true
 	c.queue, c.queueBytes, c.owed = nil, 0, 0
+	c.replayMsgs, c.replayBytes = 0, 0
 	c.partial, c.partialOn = nil, false
 	c.refresh = false
 	c.maybeSend(out)
@@ -378,5 +388,6 @@ func (c *Conn) finish(out *[]Action) {
 	c.inflight, c.retryWait = false, false
 	c.kaAt, c.retryAt = time.Time{}, time.Time{}
 	c.queue, c.queueBytes, c.partial, c.respBody = nil, 0, nil, nil
+	c.reqMsgs, c.replayMsgs, c.replayBytes = nil, 0, 0
 	*out = append(*out, Finished{})
 }

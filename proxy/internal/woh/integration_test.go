@@ -29,6 +29,7 @@ type backend struct {
 
 	mu   sync.Mutex
 	reqs []seen
+	acc  accState // the /acc connection
 }
 
 // seen is one request as the backend got it.
@@ -72,6 +73,10 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	b.reqs = append(b.reqs, seen{path: r.URL.Path, header: r.Header.Clone(), events: evs})
 	b.mu.Unlock()
+	if r.URL.Path == "/acc" {
+		b.serveAccepting(w, r, evs)
+		return
+	}
 	if r.URL.Path == "/reject" {
 		w.Header().Set("X-Why", "no")
 		http.Error(w, "go away", http.StatusForbidden)

@@ -57,6 +57,11 @@ func (c *Conn) requestHeaders() zhttp.Headers {
 		zhttp.Header{Name: "Connection-Id", Value: c.cid},
 		zhttp.Header{Name: "Content-Type", Value: wsevents.ContentType},
 		zhttp.Header{Name: "Content-Length", Value: strconv.Itoa(len(c.reqBody))})
+	if c.reqReplay > 0 {
+		// Pushpin 1.41: the request starts with content the backend did
+		// not accept last time (Content-Bytes-Accepted).
+		h = append(h, zhttp.Header{Name: hdrReplayed, Value: strconv.Itoa(c.reqReplay)})
+	}
 	for _, m := range c.meta {
 		h = append(h, zhttp.Header{Name: "Meta-" + m.name, Value: m.value})
 	}
@@ -80,7 +85,10 @@ func (c *Conn) needSend() bool {
 		// The client is slow: do not fetch more for it yet.
 		return false
 	}
-	return len(c.queue) > 0
+	// Replayed content alone does not make a request: the backend that
+	// left it unaccepted waits for more (a keep-alive or refresh still
+	// carries it).
+	return len(c.queue) > c.replayMsgs
 }
 
 func (c *Conn) maybeSend(out *[]Action) {
@@ -91,11 +99,14 @@ func (c *Conn) maybeSend(out *[]Action) {
 
 // send builds and returns the next request: OPEN, DISCONNECT alone, or the
 // queued messages (up to Window bytes, the last may overshoot; one with
-// OneEvent) followed by a due CLOSE.
+// OneEvent) followed by a due CLOSE once every queued message is in.
 func (c *Conn) send(out *[]Action) {
 	c.kaAt = time.Time{} // any request stops the keep-alive timer
 	c.refresh = false
 	c.reqContent, c.reqClose, c.reqOpen = 0, false, false
+	c.reqMaxed, c.reqReplay, c.reqCloseSize = false, 0, 0
+	clear(c.reqMsgs)
+	c.reqMsgs = c.reqMsgs[:0]
 	var body []byte
 	switch {
 	case c.gone:
@@ -118,13 +129,24 @@ func (c *Conn) send(out *[]Action) {
 			events++
 			take++
 		}
+		// The messages stay until the response says how much of them
+		// the backend accepted; the rest is replayed.
+		c.reqMsgs = append(c.reqMsgs, c.queue[:take]...)
+		c.reqMaxed = take < len(c.queue) || c.partialOn
+		c.reqReplay = min(c.replayBytes, c.reqContent) // replayed ones lead the queue
+		c.replayMsgs, c.replayBytes = 0, 0
 		c.queueBytes -= c.reqContent
 		n := copy(c.queue, c.queue[take:])
 		clear(c.queue[n:])
 		c.queue = c.queue[:n]
-		if c.closing && !c.closeSent && !(c.cfg.OneEvent && events >= 1) {
+		// A CLOSE goes only after every queued message: nothing may
+		// follow it (Pushpin 1.36 sent it after a window-limited batch).
+		if c.closing && !c.closeSent && len(c.queue) == 0 && !(c.cfg.OneEvent && events >= 1) {
 			body = wsevents.AppendClose(body, c.closeCode, c.closeText)
 			c.reqClose = true
+			if c.closeCode >= 0 {
+				c.reqCloseSize = 2 + len(c.closeText)
+			}
 		}
 	}
 	c.reqBody = body

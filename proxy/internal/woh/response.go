@@ -113,6 +113,10 @@ func (c *Conn) complete(now time.Time, out *[]Action) {
 		return
 	}
 	c.readControlHeaders(h)
+	if err := c.acceptContent(h); err != nil {
+		c.fail(out, err)
+		return
+	}
 	evs, err := wsevents.Parse(body, c.evs[:0])
 	c.evs = evs[:0]
 	if err != nil {
@@ -127,8 +131,7 @@ func (c *Conn) complete(now time.Time, out *[]Action) {
 	}
 	closed, closeCode, closeText, drop := c.events(evs, h, out)
 	c.inflight = false
-	c.reqContent = 0
-	c.credit(out)
+	c.credit(out) // only accepted bytes left the window
 	if c.reqClose {
 		c.closeSent = true
 	}
@@ -246,6 +249,7 @@ func (c *Conn) accept(h zhttp.Headers, out *[]Action) {
 		n := x.Name
 		switch {
 		case strings.EqualFold(n, "Content-Type"), strings.EqualFold(n, "Content-Length"),
+			strings.EqualFold(n, hdrAccepted),
 			strings.EqualFold(n, "Keep-Alive-Interval"), strings.EqualFold(n, "Sec-WebSocket-Extensions"),
 			len(n) > 9 && strings.EqualFold(n[:9], "Set-Meta-"), responseHopByHop(n),
 			!pass && grip.IsGripHeader(n):
