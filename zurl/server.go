@@ -226,13 +226,18 @@ func (s *Server) onFirst(ctx context.Context, msg []byte) {
 	switch {
 	case p.Type == zhttp.Cancel || p.Type == zhttp.Error:
 		return
-	case p.Type != zhttp.Data || !p.Stream || (p.HasSeq && p.Seq != 0) || p.URI == "" || p.IsWebSocket():
-		// Req mode and zws are not served; Pushpin's servers answer so.
+	case p.Type != zhttp.Data || (!p.Stream && !p.IsWebSocket()) || (p.HasSeq && p.Seq != 0) || p.URI == "":
+		// Req mode is not served (zws has no `stream`); Pushpin's servers
+		// answer so.
 		s.log.Info().Str("id", p.ID).Str("uri", p.URI).Msg("unsupported request, bad-request")
 		fail("bad-request")
 		return
 	}
-	u, err := parseTarget(p.URI)
+	parse := parseTarget
+	if p.IsWebSocket() {
+		parse = parseWSTarget
+	}
+	u, err := parse(p.URI)
 	if err != nil {
 		s.log.Info().Str("id", p.ID).Str("uri", p.URI).Msg("bad uri, bad-request")
 		fail("bad-request")
