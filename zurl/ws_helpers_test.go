@@ -1,6 +1,7 @@
 package zurl
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/pushpin-go/pushpin/internal/testwait"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
@@ -137,12 +137,41 @@ func waitChan[T any](t *testing.T, c <-chan T, what string) T {
 	return zero
 }
 
-var _ = testwait.For
-
 // httptestServer runs an HTTP handler and returns its host:port.
 func httptestServer(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
 	s := httptest.NewServer(h)
 	t.Cleanup(s.Close)
 	return s.Listener.Addr().String()
+}
+
+// fmtP prints a packet's fields that matter to zws, for test failures
+// and for comparing sequences with zurl's.
+func fmtP(p *zhttp.Packet) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seq=%d type=%q", p.Seq, p.Type)
+	if p.HasCode {
+		fmt.Fprintf(&b, " code=%d", p.Code)
+	}
+	if p.Reason != "" {
+		fmt.Fprintf(&b, " reason=%q", p.Reason)
+	}
+	if p.ContentType != "" {
+		fmt.Fprintf(&b, " ct=%s", p.ContentType)
+	}
+	if len(p.Body) > 40 {
+		fmt.Fprintf(&b, " body=%d bytes", len(p.Body))
+	} else if len(p.Body) > 0 {
+		fmt.Fprintf(&b, " body=%q", p.Body)
+	}
+	if p.More {
+		b.WriteString(" more")
+	}
+	if p.HasCredits {
+		fmt.Fprintf(&b, " credits=%d", p.Credits)
+	}
+	if p.Condition != "" {
+		fmt.Fprintf(&b, " cond=%s", p.Condition)
+	}
+	return b.String()
 }

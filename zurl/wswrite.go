@@ -141,7 +141,11 @@ func (ss *session) wsWrite() {
 			if !w.peerClosed && ss.ctx.Err() == nil {
 				// The backend has wsCloseWait to answer; set under mu,
 				// so a cancel's deadline (set after it) always wins.
-				_ = conn.SetReadDeadline(time.Now().Add(wsCloseWait))
+				d := ss.srv.timers.wsClose
+				if d <= 0 {
+					d = wsCloseWait
+				}
+				_ = conn.SetReadDeadline(time.Now().Add(d))
 			}
 			ss.cond.Broadcast()
 		}
