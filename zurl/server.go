@@ -50,7 +50,9 @@ type Server struct {
 	acks   *deferack.Queue[sessKey] // deferred keep-alive acks (session.ack)
 	http   *clients
 	bufs   sync.Pool // response read buffers of readBufSize bytes
-	timers timers
+	// readBufSize is the size of the pooled buffers: min(buffer_size, maxReadBuf).
+	readBufSize int
+	timers      timers
 }
 
 // New validates cfg and prepares a server; no socket opens before Run.
@@ -82,6 +84,7 @@ func New(cfg configs.ZurlConfig, log zerolog.Logger) (*Server, error) {
 	s.sess.init()
 	s.http = newClients(newPolicy(cfg.DefPolicy, cfg.Allow, cfg.Deny), cfg.MaxOpenRequests)
 	size := min(cfg.BufferSize, maxReadBuf)
+	s.readBufSize = size
 	s.bufs.New = func() any { b := make([]byte, size); return &b }
 	return s, nil
 }

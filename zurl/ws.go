@@ -29,6 +29,16 @@ import (
 // requester's close was written to it.
 const wsCloseWait = 10 * time.Second
 
+// wsWindow is the message bytes the requester may send ahead of our
+// writes: buffer_size, plus one byte. zurl grants exactly buffer_size
+// (200000), the same window Pushpin's proxy grants the connection manager;
+// with both equal the proxy's credits toward zurl run out exactly as the
+// last frame of a burst ends, and Pushpin 1.36's proxy then never looks at
+// its input again (it does so only when a frame completes or a packet
+// arrives): a client message over 200000 bytes stalls for good. One byte
+// more breaks the tie.
+func (s *Server) wsWindow() int64 { return int64(s.cfg.BufferSize) + 1 }
+
 // maxControl is RFC 6455's limit on a control frame's payload.
 const maxControl = 125
 
@@ -78,7 +88,7 @@ func (ss *session) runWS() {
 	ss.mu.Lock()
 	ss.ws.conn = conn
 	ok := ss.sendLocked(&zhttp.Packet{HasCode: true, Code: int64(head.code), Reason: head.reason,
-		HasHeaders: true, Headers: head.headers, Credits: int64(ss.srv.cfg.BufferSize), HasCredits: true}, false)
+		HasHeaders: true, Headers: head.headers, Credits: ss.srv.wsWindow(), HasCredits: true}, false)
 	ss.mu.Unlock()
 	if ok {
 		ss.wsRead(br)
@@ -144,10 +154,16 @@ func (ss *session) wsRead(br *bufio.Reader) {
 	}
 }
 
-// wsRelayData sends a data frame's payload in packets of at most the
-// requester's credits (and the read buffer), more:true on all but the
-// message's last; an empty frame goes as one empty packet, which needs no
-// credits.
+// wsRelayData sends a data frame's payload to the requester. A frame
+// that fits the requester's whole window (the credits of its first packet,
+// at most buffer_size) goes as one packet once that many credits are
+// there, as zurl sends every frame: Pushpin's proxy relays a message split
+// into several packets, but stalls when one ends exactly as its client's
+// credits run out (it looks for the next frame only when a frame completes
+// or a packet arrives), so packet boundaries zurl would not make are
+// avoided. A larger frame, which zurl refuses (frame-too-large), goes in
+// packets of what the credits allow, more:true on all but the message's
+// last. An empty frame needs no credits.
 func (ss *session) wsRelayData(br *bufio.Reader, h ws.Header, binary bool) bool {
 	ct := ""
 	if binary {
@@ -156,12 +172,23 @@ func (ss *session) wsRelayData(br *bufio.Reader, h ws.Header, binary bool) bool 
 	if h.Length == 0 {
 		return ss.send(&zhttp.Packet{ContentType: ct, Body: []byte{}, More: !h.Fin}, false)
 	}
-	bp := ss.srv.bufs.Get().(*[]byte) // only while a payload is in flight: idle sockets pin no buffer
-	defer ss.srv.bufs.Put(bp)
-	buf := *bp
+	window := min(int64(ss.srv.cfg.BufferSize), max(ss.first.Credits, 1))
+	var buf []byte
+	if size := min(h.Length, window); size <= int64(ss.srv.readBufSize) {
+		bp := ss.srv.bufs.Get().(*[]byte) // only while a payload is in flight: idle sockets pin no buffer
+		defer ss.srv.bufs.Put(bp)
+		buf = (*bp)[:size]
+	} else {
+		buf = make([]byte, size) // up to buffer_size, while the frame is relayed
+	}
 	var off int64
 	for off < h.Length {
-		n := ss.waitCredits(int(min(int64(len(buf)), h.Length-off)))
+		var n int
+		if h.Length <= window {
+			n = ss.waitCreditsFor(int(h.Length))
+		} else {
+			n = ss.waitCredits(int(min(int64(len(buf)), h.Length-off)))
+		}
 		if n < 0 {
 			return false
 		}

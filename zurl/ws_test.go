@@ -64,7 +64,7 @@ func TestWSHandshake(t *testing.T) {
 		Headers: zhttp.Headers{{Name: "Sec-WebSocket-Protocol", Value: "other, chat"}, {Name: "Sec-WebSocket-Extensions", Value: "grip"},
 			{Name: "X-Foo", Value: "bar"}, {Name: "Sec-WebSocket-Key", Value: "stale"}, {Name: "Connection", Value: "Upgrade"},
 			{Name: "Upgrade", Value: "websocket"}, {Name: "Sec-WebSocket-Version", Value: "13"}, {Name: "Accept-Encoding", Value: "gzip"}}})
-	if head.Reason != "Switching Protocols" || head.Credits != 200000 || !head.Ext.Multi || head.From != r.zid {
+	if head.Reason != "Switching Protocols" || head.Credits != 200001 || !head.Ext.Multi || head.From != r.zid {
 		t.Fatalf("101: %s", fmtP(head))
 	}
 	if head.Headers.Get("Sec-WebSocket-Protocol") != "chat" || !strings.HasPrefix(head.Headers.Get("Sec-WebSocket-Extensions"), "grip") ||
@@ -123,8 +123,9 @@ func TestWSHandshakeFailures(t *testing.T) {
 
 // Text, binary and fragmented messages and 1 MB each way: the requester's
 // packets become frames (more:true ⇒ continuation), the backend's frames
-// come back as packets within the credits (a 1 MB frame in pieces), and
-// the requester is granted credits for what was written.
+// come back as packets within the credits (whole up to the window, a 1 MB
+// frame in pieces), and the requester is granted credits for what was
+// written.
 func TestWSMessages(t *testing.T) {
 	t.Parallel()
 	be := wsBackend(t, &websocket.Upgrader{ReadBufferSize: 1 << 10, WriteBufferSize: 2 << 20}, echo)
@@ -139,14 +140,17 @@ func TestWSMessages(t *testing.T) {
 		{"", []byte{}},
 		{"binary", bytes.Repeat([]byte("0123456789abcdef"), 1<<16)}, // 1 MB
 		{"", []byte(strings.Repeat("é", 150000))},                   // 300 KB of text, split at odd bytes
+		{"binary", bytes.Repeat([]byte{7}, 150000)},                 // within the window: one packet
 	} {
 		w.send(m.ct, m.body)
 		ct, got, packets := w.message()
 		if ct != m.ct || !bytes.Equal(got, m.body) {
 			t.Fatalf("echo of %d bytes (%q): got %d bytes (%q)", len(m.body), m.ct, len(got), ct)
 		}
-		if len(m.body) > 1<<20-1 && packets < 16 {
-			t.Fatalf("1 MB came in %d packets, want pieces of at most 64 KB", packets)
+		// A frame within the requester's window (200000) comes whole, as
+		// from zurl; a larger one in pieces no larger than the window.
+		if want := (len(m.body) + 199999) / 200000; packets != max(want, 1) {
+			t.Fatalf("echo of %d bytes came in %d packets, want %d", len(m.body), packets, max(want, 1))
 		}
 	}
 	// Fragments from the requester are one message at the backend.
@@ -157,7 +161,7 @@ func TestWSMessages(t *testing.T) {
 	if ct, got, _ := w.message(); ct != "" || string(got) != "fragment" {
 		t.Fatalf("fragments: %q %q", ct, got)
 	}
-	w.waitCredits(200000) // everything written was credited back
+	w.waitCredits(200001) // everything written was credited back
 }
 
 // Pings and pongs with their payloads both ways, counted in credits.
@@ -185,7 +189,7 @@ func TestWSPingPong(t *testing.T) {
 	if p := w.recv(); p.Type != zhttp.Pong || string(p.Body) != "from-proxy" {
 		t.Fatalf("want the backend's pong, got %s", fmtP(p))
 	}
-	w.waitCredits(200000)
+	w.waitCredits(200001)
 }
 
 // The backend closes: its code and reason come as a close packet, the
@@ -339,8 +343,8 @@ func TestWSBeyondCredits(t *testing.T) {
 	be := wsBackend(t, nil, func(c *websocket.Conn, _ *http.Request) { _, _, _ = c.ReadMessage(); _, _, _ = c.ReadMessage() })
 	r := startZurl(t, func(c *configs.ZurlConfig) { c.BufferSize = 1000 })
 	w, head := r.wsConnect(t, &zhttp.Packet{ID: "oc", URI: wsURI(be, "/")})
-	if head.Credits != 1000 {
-		t.Fatalf("credits %d, want buffer_size", head.Credits)
+	if head.Credits != 1001 {
+		t.Fatalf("credits %d, want buffer_size+1", head.Credits)
 	}
 	// Without waiting for credits: the writer may have taken some, so
 	// send more than could ever have been granted back.

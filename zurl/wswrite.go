@@ -10,7 +10,7 @@ import (
 
 // wsDeliver queues a requester's data, ping, pong or close packet as a
 // frame for the backend (ROUTER goroutine: never waits on the network).
-// The requester sends at most the credits we granted (buffer_size in the
+// The requester sends at most the credits we granted (wsWindow in the
 // 101, then what the writer has written), so the queue is bounded; beyond
 // them the session is cancelled.
 func (ss *session) wsDeliver(p *zhttp.Packet) {
@@ -64,7 +64,7 @@ func (ss *session) wsDeliver(p *zhttp.Packet) {
 		}
 		w.closeQueued = true
 	}
-	if w.queued+int64(counted) > int64(ss.srv.cfg.BufferSize) {
+	if w.queued+int64(counted) > ss.srv.wsWindow() {
 		ss.srv.log.Warn().Str("id", ss.key.id).Msg("websocket data beyond credits, cancelling")
 		ss.sendLocked(&zhttp.Packet{Type: zhttp.Cancel}, true)
 		ss.mu.Unlock()
