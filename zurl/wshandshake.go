@@ -160,15 +160,27 @@ func (ss *session) wsHandshake(conn net.Conn) (*bufio.Reader, *respHead, error) 
 		return nil, nil, err
 	}
 	br := bufio.NewReaderSize(conn, 4096)
-	budget := maxHead
-	line, err := readLine(br, &budget)
+	head, err := readWSResponse(br, key)
 	if err != nil {
 		return nil, nil, err
 	}
-	code, reason, chunked, length := 0, "", false, int64(-1)
-	if code, reason, err = parseStatusLine(line); err != nil {
-		return nil, nil, err
+	return br, head, nil
+}
+
+// readWSResponse reads the answer to a handshake made with key: the 101's
+// status and headers (all of them, in the backend's order and case), or a
+// *rejectedError with the refusal and its body.
+func readWSResponse(br *bufio.Reader, key string) (*respHead, error) {
+	budget := maxHead
+	line, err := readLine(br, &budget)
+	if err != nil {
+		return nil, err
 	}
+	code, reason, err := parseStatusLine(line)
+	if err != nil {
+		return nil, err
+	}
+	chunked, length := false, int64(-1)
 	var hdr zhttp.Headers
 	var upgrade, connection, accept string
 	err = readFields(br, &budget, func(name, value string) {
@@ -193,15 +205,15 @@ func (ss *session) wsHandshake(conn net.Conn) (*bufio.Reader, *respHead, error) 
 		hdr = append(hdr, zhttp.Header{Name: name, Value: value})
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if code == http.StatusSwitchingProtocols {
 		sum := sha1.Sum([]byte(key + wsGUID))
 		if !strings.EqualFold(upgrade, "websocket") || !tokenIn([]string{connection}, "upgrade") ||
 			accept != base64.StdEncoding.EncodeToString(sum[:]) {
-			return nil, nil, errBadHandshake
+			return nil, errBadHandshake
 		}
-		return br, &respHead{code: code, reason: reason, headers: hdr}, nil
+		return &respHead{code: code, reason: reason, headers: hdr}, nil
 	}
 	// A refusal: its body (at most rejectBodyMax bytes) goes to the
 	// requester with the length it has, as zurl sends it.
@@ -214,10 +226,10 @@ func (ss *session) wsHandshake(conn net.Conn) (*bufio.Reader, *respHead, error) 
 	}
 	data, err := io.ReadAll(io.LimitReader(body, rejectBodyMax))
 	if err != nil && !(length < 0 && !chunked && errors.Is(err, io.ErrUnexpectedEOF)) {
-		return nil, nil, err
+		return nil, err
 	}
 	hdr = append(hdr, zhttp.Header{Name: "Content-Length", Value: strconv.Itoa(len(data))})
-	return nil, nil, &rejectedError{code: code, reason: reason, headers: hdr, body: data}
+	return nil, &rejectedError{code: code, reason: reason, headers: hdr, body: data}
 }
 
 // parseStatusLine splits "HTTP/1.1 403 Forbidden".
