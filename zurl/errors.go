@@ -14,4 +14,7 @@ var (
 	ErrTooManyRedirects = errors.New("too many redirects")
 	// ErrMaxSize ends a response larger than the request's max-size.
 	ErrMaxSize = errors.New("response exceeds max-size")
+	// errBadRequest is a request zurl cannot make as asked (condition
+	// bad-request), found after the first packet was accepted.
+	errBadRequest = errors.New("bad request")
 )

@@ -281,6 +281,8 @@ func condition(err error) string {
 	switch {
 	case errors.Is(err, ErrPolicy):
 		return "policy-violation"
+	case errors.Is(err, errBadRequest):
+		return "bad-request"
 	case errors.Is(err, ErrMaxSize):
 		return "max-size-exceeded"
 	case errors.Is(err, ErrTooManyRedirects):

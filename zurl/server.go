@@ -50,7 +50,9 @@ type Server struct {
 	acks   *deferack.Queue[sessKey] // deferred keep-alive acks (session.ack)
 	http   *clients
 	bufs   sync.Pool // response read buffers of readBufSize bytes
-	timers timers
+	// readBufSize is the size of the pooled buffers: min(buffer_size, maxReadBuf).
+	readBufSize int
+	timers      timers
 }
 
 // New validates cfg and prepares a server; no socket opens before Run.
@@ -82,6 +84,7 @@ func New(cfg configs.ZurlConfig, log zerolog.Logger) (*Server, error) {
 	s.sess.init()
 	s.http = newClients(newPolicy(cfg.DefPolicy, cfg.Allow, cfg.Deny), cfg.MaxOpenRequests)
 	size := min(cfg.BufferSize, maxReadBuf)
+	s.readBufSize = size
 	s.bufs.New = func() any { b := make([]byte, size); return &b }
 	return s, nil
 }
@@ -226,13 +229,18 @@ func (s *Server) onFirst(ctx context.Context, msg []byte) {
 	switch {
 	case p.Type == zhttp.Cancel || p.Type == zhttp.Error:
 		return
-	case p.Type != zhttp.Data || !p.Stream || (p.HasSeq && p.Seq != 0) || p.URI == "" || p.IsWebSocket():
-		// Req mode and zws are not served; Pushpin's servers answer so.
+	case p.Type != zhttp.Data || (!p.Stream && !p.IsWebSocket()) || (p.HasSeq && p.Seq != 0) || p.URI == "":
+		// Req mode is not served (zws has no `stream`); Pushpin's servers
+		// answer so.
 		s.log.Info().Str("id", p.ID).Str("uri", p.URI).Msg("unsupported request, bad-request")
 		fail("bad-request")
 		return
 	}
-	u, err := parseTarget(p.URI)
+	parse := parseTarget
+	if p.IsWebSocket() {
+		parse = parseWSTarget
+	}
+	u, err := parse(p.URI)
 	if err != nil {
 		s.log.Info().Str("id", p.ID).Str("uri", p.URI).Msg("bad uri, bad-request")
 		fail("bad-request")

@@ -31,6 +31,7 @@ type session struct {
 	ctx      context.Context
 	stop     context.CancelFunc // ends ctx; cancel does it and the rest
 	body     *bodyQueue         // nil when the request has no body to stream
+	ws       *wsState           // a zws session (ws.go); nil for HTTP
 	lastIn   atomic.Int64
 	lastOut  atomic.Int64
 
@@ -51,6 +52,10 @@ func newSession(s *Server, p *zhttp.Packet, u *url.URL) *session {
 	now := time.Now().UnixNano()
 	ss.lastIn.Store(now)
 	ss.lastOut.Store(now)
+	if p.IsWebSocket() {
+		ss.ws = &wsState{}
+		return ss
+	}
 	if p.More {
 		ss.body = newBodyQueue(int64(s.cfg.BufferSize)+int64(len(p.Body)), ss.consumed)
 		ss.body.push(p.Body, false)
@@ -106,6 +111,8 @@ func (ss *session) unwatch() bool {
 // request each way.
 func (ss *session) ack() {
 	switch {
+	case ss.ws != nil:
+		// As zurl: the 101 (or an error) is the first packet.
 	case ss.first.More:
 		ss.send(&zhttp.Packet{Type: zhttp.Credit, Credits: int64(ss.srv.cfg.BufferSize), HasCredits: true}, false)
 	case ss.srv.timers.ack <= 0:
@@ -161,6 +168,10 @@ func (ss *session) deliver(p *zhttp.Packet, now int64) {
 		ss.cond.Broadcast()
 	}
 	ss.mu.Unlock()
+	if ss.ws != nil {
+		ss.wsDeliver(p)
+		return
+	}
 	if p.Type != zhttp.Data || ss.body == nil {
 		return
 	}
@@ -225,6 +236,10 @@ func (ss *session) failed(err error, what string) {
 func (ss *session) run() {
 	defer ss.srv.done(ss)
 	defer ss.cancel()
+	if ss.ws != nil {
+		ss.runWS()
+		return
+	}
 	p := ss.first
 	ctx := ss.ctx
 	if p.Timeout > 0 {

@@ -86,10 +86,11 @@ func (t *sessionTable) each(fn func(*session)) {
 // change them.
 type timers struct {
 	sweep, keepAlive, expiry, ack, worker time.Duration
+	wsClose                               time.Duration // zero: wsCloseWait
 }
 
 var defaultTimers = timers{sweep: sweepInterval, keepAlive: keepAliveInterval, expiry: sessionExpiry, ack: ackDelay,
-	worker: 10 * time.Second}
+	worker: 10 * time.Second, wsClose: wsCloseWait}
 
 // sweepLoop expires silent sessions and sends keep-alives, batched per
 // requester for requesters that announced ext.multi.

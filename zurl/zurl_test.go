@@ -313,7 +313,7 @@ func TestBadRequests(t *testing.T) {
 		{From: "proxy", ID: "b1", HasSeq: true, Method: "GET", URI: "http://x/"},                                     // no stream
 		{From: "proxy", ID: "b2", HasSeq: true, Seq: 3, Stream: true, Method: "GET", URI: "http://x/"},               // seq not 0
 		{From: "proxy", ID: "b3", HasSeq: true, Stream: true, Method: "GET", URI: "ftp://x/"},                        // scheme
-		{From: "proxy", ID: "b4", HasSeq: true, Stream: true, URI: "ws://x/", IgnorePolicies: true},                  // zws
+		{From: "proxy", ID: "b4", HasSeq: true, Seq: 1, URI: "ws://x/", IgnorePolicies: true},                        // zws, seq not 0
 		{From: "proxy", ID: "b5", HasSeq: true, Stream: true, Method: "GET", URI: "/relative", IgnorePolicies: true}, // relative
 	} {
 		if err := r.push.Send(q.AppendMessage(nil)); err != nil {
