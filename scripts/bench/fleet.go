@@ -32,6 +32,7 @@ type fleetSpec struct {
 	N, Conc int
 	K       int
 	Srcs    []string // source addresses (srcPool)
+	WS      wsConfig // WebSocket sessions instead of stream holds
 }
 
 // fleet is the worker processes holding one fleetSpec's connections.
@@ -92,6 +93,7 @@ func startFleet(ctx context.Context, spec fleetSpec, o clientOpts, log zerolog.L
 			Addr: spec.Addr, Srcs: spec.Srcs, Path: spec.Path, From: w.from, To: w.to,
 			Conc: max((spec.Conc+len(f.ws)-1)/len(f.ws), 1), Loops: loops, K: spec.K,
 			TimeoutNs: int64(o.OpenTimeout), FailLimit: max(10, share/loops/1000), ReachNs: int64(o.Reach),
+			WS: spec.WS,
 		}}
 	})
 	if err != nil {
@@ -197,7 +199,16 @@ func mergeOpen(replies []wireReply) (openResult, error) {
 }
 
 func (f *fleet) status(ctx context.Context) (statusReply, error) {
-	replies, err := f.call(ctx, func(*workerProc) wireCmd { return wireCmd{Op: opStatus} })
+	return f.statusOp(ctx, opStatus)
+}
+
+// resume has the workers read their paused connections again.
+func (f *fleet) resume(ctx context.Context) (statusReply, error) {
+	return f.statusOp(ctx, opResume)
+}
+
+func (f *fleet) statusOp(ctx context.Context, op string) (statusReply, error) {
+	replies, err := f.call(ctx, func(*workerProc) wireCmd { return wireCmd{Op: op} })
 	if err != nil {
 		return statusReply{}, err
 	}
@@ -210,23 +221,26 @@ func (f *fleet) status(ctx context.Context) (statusReply, error) {
 		s.Done += r.Status.Done
 		s.Ended += r.Status.Ended
 		s.LastProbeNs = max(s.LastProbeNs, r.Status.LastProbeNs)
+		s.CloseFrames += r.Status.CloseFrames
 	}
 	return s, nil
 }
 
 // finishResult is the fleet's final count, over every worker.
 type finishResult struct {
-	Counts    counts
-	Ended     int64 // holds the target closed
-	Lat       *hist
-	SeqMax    []time.Duration
-	SeqWithin []uint64
-	SeqCount  []uint64
-	LastMsg   time.Time
-	CPU, Sys  time.Duration // the workers' CPU time, and its system part
-	RecvCPU   time.Duration // CPU time up to closing the connections
-	Probes    int64
-	LoopErr   string
+	Counts      counts
+	Ended       int64 // holds the target closed
+	Lat         *hist
+	SeqMax      []time.Duration
+	SeqWithin   []uint64
+	SeqCount    []uint64
+	LastMsg     time.Time
+	CPU, Sys    time.Duration // the workers' CPU time, and its system part
+	RecvCPU     time.Duration // CPU time up to closing the connections
+	Probes      int64
+	LoopErr     string
+	CloseCode   int // the first close frame's code, and reason
+	CloseReason string
 }
 
 // finish collects the tallies; the workers close their connections.
@@ -274,6 +288,9 @@ func mergeFinish(replies []wireReply) (finishResult, error) {
 		r.Sys += time.Duration(x.SysNs)
 		if r.LoopErr == "" {
 			r.LoopErr = x.LoopErr
+		}
+		if r.CloseCode == 0 {
+			r.CloseCode, r.CloseReason = x.CloseCode, x.CloseReason
 		}
 	}
 	if last > 0 {

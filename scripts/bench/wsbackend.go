@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+)
+
+// The backend's WebSocket-over-HTTP side (spec: websocket-over-http.md):
+// both targets reach it on the `over_http` route of the /ws/ paths. Every
+// request is a POST of application/websocket-events; the backend keeps no
+// state, as WebSocket-over-HTTP intends.
+//
+//	OPEN        → OPEN, TEXT `c:{"type":"subscribe","channel":"<ch>"}`, TEXT "ok",
+//	              with Sec-WebSocket-Extensions: grip; message-prefix=""
+//	TEXT/BINARY → the same message back (echo)
+//	CLOSE       → CLOSE with the same code (the close handshake)
+//	DISCONNECT, PING, PONG → nothing
+//
+// "ok" tells the client the session is open (as "ok\n" does for a stream
+// hold); the publishes then reach it on channel ch (the `ch` query
+// parameter of the client's URL, which the POST keeps).
+
+const (
+	wsEventsType = "application/websocket-events"
+	wsEventsMax  = 1 << 20 // a request body beyond this is not ours
+	wsWelcome    = "ok"
+)
+
+// wsEvent is one WebSocket-over-HTTP event.
+type wsEvent struct {
+	typ     string
+	content []byte
+}
+
+var errWSEvents = errors.New("malformed websocket-events body")
+
+// parseWSEvents splits a websocket-events body: `TYPE [hexlen CRLF content]
+// CRLF`, as Pushpin 1.36 reads it (the CRLF after content is required here,
+// where Pushpin skips two bytes unchecked).
+func parseWSEvents(b []byte) ([]wsEvent, error) {
+	var out []wsEvent
+	for len(b) > 0 {
+		i := bytes.Index(b, []byte("\r\n"))
+		if i < 0 {
+			return out, fmt.Errorf("%w: event line without CRLF", errWSEvents)
+		}
+		typ, hexLen, sized := bytes.Cut(b[:i], []byte(" "))
+		b = b[i+2:]
+		ev := wsEvent{typ: string(typ)}
+		if sized {
+			n, err := strconv.ParseUint(string(hexLen), 16, 31)
+			if err != nil || len(hexLen) == 0 || hexLen[0] == '+' {
+				return out, fmt.Errorf("%w: length %q", errWSEvents, hexLen)
+			}
+			if uint64(len(b)) < n+2 || b[n] != '\r' || b[n+1] != '\n' {
+				return out, fmt.Errorf("%w: %s content of %d bytes not followed by CRLF", errWSEvents, typ, n)
+			}
+			ev.content, b = b[:n:n], b[n+2:]
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// appendWSEvent encodes one event as Pushpin does (no length part when the
+// content is empty).
+func appendWSEvent(b []byte, typ string, content []byte) []byte {
+	b = append(b, typ...)
+	if len(content) > 0 {
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, uint64(len(content)), 16)
+		b = append(b, "\r\n"...)
+		b = append(b, content...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// wsBackendStats count what the backend saw, for the report.
+type wsBackendStats struct {
+	opens, closes, disconnects, messages atomic.Int64
+}
+
+// handleWSEvents is the WebSocket-over-HTTP endpoint.
+func (s *wsBackendStats) handleWSEvents(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != wsEventsType {
+		http.Error(w, "not a WebSocket-over-HTTP request", http.StatusBadRequest)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, wsEventsMax+1))
+	if err != nil || len(body) > wsEventsMax {
+		http.Error(w, "request body unreadable or too large", http.StatusBadRequest)
+		return
+	}
+	evs, err := parseWSEvents(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h := w.Header()
+	var out []byte
+events:
+	for i, ev := range evs {
+		switch ev.typ {
+		case "OPEN":
+			ch := r.URL.Query().Get("ch")
+			if i != 0 || ch == "" {
+				http.Error(w, "OPEN must come first, and the URL needs ?ch=", http.StatusBadRequest)
+				return
+			}
+			s.opens.Add(1)
+			h.Set("Sec-WebSocket-Extensions", `grip; message-prefix=""`)
+			out = appendWSEvent(out, "OPEN", nil)
+			out = appendWSEvent(out, "TEXT", []byte(`c:{"type":"subscribe","channel":`+strconv.Quote(ch)+`}`))
+			out = appendWSEvent(out, "TEXT", []byte(wsWelcome))
+		case "TEXT", "BINARY":
+			s.messages.Add(1)
+			out = appendWSEvent(out, ev.typ, ev.content)
+		case "CLOSE":
+			s.closes.Add(1)
+			out = appendWSEvent(out, "CLOSE", ev.content)
+			break events // nothing follows a close
+		case "DISCONNECT":
+			s.disconnects.Add(1)
+		}
+	}
+	h.Set("Content-Type", wsEventsType)
+	h.Set("Content-Length", strconv.Itoa(len(out)))
+	_, _ = w.Write(out) // an error: the proxy went away, and its client sees it
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// The WebSocket scenarios. Every session is a WebSocket on the over_http
+// route (target.go) to the backend's WebSocket-over-HTTP endpoint
+// (wsbackend.go), opened by the worker processes' event loops (wsloop.go).
+// ws fan-out is a mode of the fanout scenario (fanout.go), ws-rate the rate
+// scenario over WebSockets (rate.go).
+
+// scenWSOpen opens Subs WebSocket sessions (-conc in flight), each closing
+// again (close frame, 1000) once its welcome arrived: sessions opened a
+// second, the open latency (connect to the first message), failures, and
+// whether every close was answered.
+func scenWSOpen(e *env) error {
+	n := e.opt.Subs
+	name := fmt.Sprintf("ws-open n=%d c=%d", n, e.opt.Conc)
+	cpu0 := cpuByRole(e.st.pids())
+	opens0, closes0 := e.be.ws.opens.Load(), e.be.ws.closes.Load()
+	f, open, err := e.openFleetWS(name, wsPathPrefix+"open?ch=wsopen-{i}", n, 0, wsConfig{On: true, CloseAfterOpen: true})
+	if err != nil {
+		return err
+	}
+	defer f.close()
+	e.set(name, "WebSocket sessions opened/s", "%.0f", higherBetter, float64(open.Held)/open.Elapsed.Seconds())
+	e.setLatency(name, "open (connect to first message)", open.OpenLat.summary())
+	e.setCPU(name, "opening", cpu0, cpuByRole(e.st.pids()), open.Held)
+	// The close handshakes of the last sessions are still under way.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := f.status(e.ctx)
+		if err != nil {
+			return err
+		}
+		if st.Ended >= int64(open.Held) {
+			break
+		}
+		if err := sleepCtx(e.ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	fin, err := f.finish(e.ctx)
+	if err != nil {
+		return err
+	}
+	e.set(name, "closes answered with a close frame", "%.0f", higherBetter, float64(fin.Counts.ClosedFrame))
+	e.set(name, "closes not answered (closed without a close frame)", "%.0f", lowerBetter, float64(fin.Counts.ClosedOther))
+	e.set(name, "backend: OPEN requests", "%.0f", neutral, float64(e.be.ws.opens.Load()-opens0))
+	e.set(name, "backend: CLOSE requests", "%.0f", neutral, float64(e.be.ws.closes.Load()-closes0))
+	return nil
+}
+
+// scenWSMemory is the memory scenario with idle WebSocket sessions (one
+// channel each) instead of stream holds.
+func scenWSMemory(e *env) error {
+	n := e.opt.Subs
+	idle, err := measureMem(e.st.pids())
+	if err != nil {
+		return fmt.Errorf("idle memory: %w", err)
+	}
+	name := fmt.Sprintf("ws-memory n=%d", n)
+	f, open, err := e.openFleetWS(name, wsPathPrefix+"idle?ch=wsidle-{i}", n, 0, wsConfig{On: true})
+	if err != nil {
+		return err
+	}
+	defer f.close()
+	if err := e.setMemory(name, idle, open.Held); err != nil {
+		return err
+	}
+	_, err = f.finish(e.ctx)
+	return err
+}
+
+// setWSEnds adds the rows only WebSocket delivery has: where missing
+// messages went. A client must get every message, or be closed with a close
+// frame; a gap while the connection stays open is the failure to avoid.
+func (e *env) setWSEnds(name, prefix string, fin finishResult, k int) {
+	c := fin.Counts
+	if exp := c.Receivers * k; exp > 0 {
+		e.set(name, prefix+"delivered (%)", "%.2f", higherBetter, 100*float64(c.Delivered)/float64(exp))
+	}
+	e.set(name, prefix+"receivers with a silent gap", "%.0f", lowerBetter, float64(c.GapRecv))
+	e.set(name, prefix+"messages missing before a later one (gaps)", "%.0f", lowerBetter, float64(c.Holes))
+	e.set(name, prefix+"messages missing at the end, connection open", "%.0f", lowerBetter, float64(c.OpenMissing))
+	e.set(name, prefix+"closed by the target with a close frame", "%.0f", neutral, float64(c.ClosedFrame))
+	e.set(name, prefix+"closed by the target without a close frame", "%.0f", lowerBetter, float64(c.ClosedOther))
+	if fin.CloseCode != 0 {
+		e.rep.text(e.target, name, prefix+"close frame (first): code, reason", strconv.Itoa(fin.CloseCode)+" "+strconv.Quote(fin.CloseReason))
+	}
+}
+
+// slowFleet is ws-rate's clients that cannot keep up.
+type slowFleet struct {
+	f    *fleet
+	held int
+}
+
+// slowRcvBuf is the slow clients' SO_RCVBUF (the kernel doubles it): a
+// small window, so the target's writes back up after a few KB.
+const slowRcvBuf = 4096
+
+// openSlow opens -ws-slow sessions on path that read until their first
+// probe, then stop (publishing probes until they all have one).
+func (e *env) openSlow(name, path string, k int, probe func() error) (*slowFleet, error) {
+	f, open, err := e.openFleetWS(name+" slow", path, e.opt.WSSlow, k, wsConfig{On: true, Pause: true, RcvBuf: slowRcvBuf})
+	if err != nil {
+		return nil, fmt.Errorf("slow clients: %w", err)
+	}
+	if _, err := e.probeAll(name, f, open.Held, probe); err != nil {
+		f.close()
+		return nil, fmt.Errorf("slow clients: %w", err)
+	}
+	return &slowFleet{f: f, held: open.Held}, nil
+}
+
+// finishSlow reads the slow clients again once the others have everything,
+// and reports what they got: every message, a clean close (close frame
+// after the messages it got, no gap), or a gap.
+func (e *env) finishSlow(name string, s *slowFleet, k int) error {
+	if _, err := s.f.resume(e.ctx); err != nil {
+		return err
+	}
+	// What was queued for them arrives at once; a target that dropped
+	// messages without closing leaves them open and incomplete: wait a
+	// little for nothing more.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := s.f.status(e.ctx)
+		if err != nil {
+			return err
+		}
+		if st.Done+st.Ended >= int64(s.held) {
+			break
+		}
+		if err := sleepCtx(e.ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	fin, err := s.f.finish(e.ctx)
+	if err != nil {
+		return err
+	}
+	p := "slow clients: "
+	e.set(name, p+"held (stop reading after the probe, SO_RCVBUF 4 KB)", "%.0f", neutral, float64(s.held))
+	e.set(name, p+"messages received", "%.0f", neutral, float64(fin.Counts.Delivered))
+	e.setWSEnds(name, p, fin, k)
+	return nil
+}
