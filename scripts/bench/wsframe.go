@@ -23,7 +23,7 @@ import (
 // wsKey is the Sec-WebSocket-Key of every handshake: the server only has to
 // answer it, not check that it is fresh, and one key means one expected
 // Sec-WebSocket-Accept to compare with instead of a SHA-1 per open.
-const wsKey = "cHVzaHBpbi1iZW5jaC1rZXk=" // "pushpin-bench-key"
+const wsKey = "cHVzaHBpbi1iZW5jaC0xNg==" // "pushpin-bench-16": 16 bytes, as RFC 6455 requires
 
 // wsAccept is the Sec-WebSocket-Accept a server answers to key.
 func wsAccept(key string) string {
