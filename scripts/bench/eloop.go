@@ -52,6 +52,7 @@ type loop struct {
 
 	// Read while the loop runs.
 	probed, done, ended atomic.Int64
+	delivered           atomic.Int64 // numbered messages received (new ones only)
 	probes              atomic.Int64 // probe lines received, repeats included
 	lastProbe           atomic.Int64
 	stop                atomic.Bool
@@ -346,6 +347,7 @@ func (c *wconn) bodyLine(line []byte) {
 	d := l.now - sent
 	l.lat.add(d)
 	l.lastMsg = l.now
+	l.delivered.Add(1)
 	l.seqCount[seq]++
 	l.seqMax[seq] = max(l.seqMax[seq], d)
 	if d <= l.reach {

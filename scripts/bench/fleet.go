@@ -37,8 +37,9 @@ type fleetSpec struct {
 
 // fleet is the worker processes holding one fleetSpec's connections.
 type fleet struct {
-	ws  []*workerProc
-	log zerolog.Logger
+	ws        []*workerProc
+	log       zerolog.Logger
+	websocket bool // its connections are WebSocket sessions
 }
 
 type workerProc struct {
@@ -71,7 +72,7 @@ func (o clientOpts) srcsFor(n int) int { return max((n+o.PerSrc-1)/o.PerSrc, 1) 
 // returned fleet must be closed whatever happens next.
 func startFleet(ctx context.Context, spec fleetSpec, o clientOpts, log zerolog.Logger) (*fleet, openResult, error) {
 	nw := max((spec.N+o.PerWorker-1)/o.PerWorker, 1)
-	f := &fleet{log: log}
+	f := &fleet{log: log, websocket: spec.WS.On}
 	per := (spec.N + nw - 1) / nw
 	for from := 0; from < spec.N; from += per {
 		w, err := startWorker(o.Exe)
@@ -222,6 +223,7 @@ func (f *fleet) statusOp(ctx context.Context, op string) (statusReply, error) {
 		s.Ended += r.Status.Ended
 		s.LastProbeNs = max(s.LastProbeNs, r.Status.LastProbeNs)
 		s.CloseFrames += r.Status.CloseFrames
+		s.Delivered += r.Status.Delivered
 	}
 	return s, nil
 }

@@ -71,6 +71,7 @@ type statusReply struct {
 	Ended       int64 `json:"ended"`        // holds the target closed
 	LastProbeNs int64 `json:"last_probe"`   // unix ns of the latest probe line
 	CloseFrames int64 `json:"close_frames"` // connections the target closed with a close frame
+	Delivered   int64 `json:"delivered"`    // numbered messages received so far
 }
 
 type finishReply struct {

@@ -146,6 +146,7 @@ func (w *worker) status() *statusReply {
 		r.Ended += l.ended.Load()
 		r.LastProbeNs = max(r.LastProbeNs, l.lastProbe.Load())
 		r.CloseFrames += l.closeFrames.Load()
+		r.Delivered += l.delivered.Load()
 	}
 	return r
 }
