@@ -45,6 +45,7 @@ func scenFanout(e *env, r fanoutRun) error {
 	e.setFinish(name, open, fin, k, true)
 	if wsc.On {
 		e.setWSEnds(name, "", fin, k)
+		e.wsSettle(name)
 	}
 	return nil
 }

@@ -289,7 +289,10 @@ func step(e *env, name string, fn func() error) {
 	e.waitIdle()
 	e.log.Info().Str("scenario", name).Msg("running")
 	t0 := time.Now()
-	if err := fn(); err != nil {
+	err := fn()
+	// A scenario that failed half-way may have left WebSocket sessions to end.
+	e.wsSettle("")
+	if err != nil {
 		e.log.Error().Err(err).Str("scenario", name).Msg("failed")
 		e.rep.fail(e.target, name, err)
 		return

@@ -89,6 +89,9 @@ func scenRate(e *env, r rateRun, k int, ws bool) error {
 	if slow != nil {
 		return e.finishSlow(name, slow, k)
 	}
+	if ws {
+		e.wsSettle(name)
+	}
 	return nil
 }
 

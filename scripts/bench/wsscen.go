@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"time"
@@ -50,6 +51,7 @@ func scenWSOpen(e *env) error {
 	e.set(name, "closes answered with a close frame", "%.0f", higherBetter, float64(fin.Counts.ClosedFrame))
 	e.set(name, "closes not answered (closed without a close frame)", "%.0f", lowerBetter, float64(fin.Counts.ClosedOther))
 	e.set(name, "backend: OPEN requests", "%.0f", neutral, float64(e.be.ws.opens.Load()-opens0))
+	e.wsSettle(name)
 	e.set(name, "backend: CLOSE requests", "%.0f", neutral, float64(e.be.ws.closes.Load()-closes0))
 	return nil
 }
@@ -71,8 +73,73 @@ func scenWSMemory(e *env) error {
 	if err := e.setMemory(name, idle, open.Held); err != nil {
 		return err
 	}
-	_, err = f.finish(e.ctx)
-	return err
+	if _, err = f.finish(e.ctx); err != nil {
+		return err
+	}
+	e.wsSettle(name)
+	return nil
+}
+
+// wsSettleMax bounds the wait for a target to end its sessions at the
+// backend once their clients are gone; wsSettleQuiet ends it early once
+// none ended for that long (Pushpin 1.36 gives up on the DISCONNECTs zurl
+// refused five times: a third of them at 10,000).
+const (
+	wsSettleMax   = 90 * time.Second
+	wsSettleQuiet = 10 * time.Second
+)
+
+// wsSettle waits until the backend has seen a CLOSE or DISCONNECT for every
+// session it opened, i.e. the target has done what the clients' going away
+// costs it. Without this the next scenario measures that aftermath: after a
+// 10,000-session fleet is reset, Pushpin 1.36 sends DISCONNECTs for tens of
+// seconds, at zurl's 2,000 open requests, and answers new sessions 502
+// meanwhile. With name, rows of that scenario say how many sessions ended
+// at the backend and how long it took; sessions never ended are a note.
+func (e *env) wsSettle(name string) {
+	ws := e.be.ws
+	pending := func() int64 { return ws.opens.Load() - ws.closes.Load() - ws.disconnects.Load() }
+	start := pending()
+	t0, last, lastChange := time.Now(), start, time.Now()
+	for time.Since(t0) < wsSettleMax {
+		n := pending()
+		if n <= 0 {
+			break
+		}
+		if n != last {
+			e.log.Debug().Int64("pending", n).Dur("after", time.Since(t0).Round(time.Millisecond)).Msg("sessions not ended at the backend")
+			last, lastChange = n, time.Now()
+		}
+		if time.Since(lastChange) > wsSettleQuiet {
+			break
+		}
+		if sleepCtx(e.ctx, 50*time.Millisecond) != nil {
+			return
+		}
+	}
+	left := max(pending(), 0)
+	took := lastChange.Sub(t0)
+	if left == 0 {
+		took = time.Since(t0)
+	}
+	if start > 0 {
+		e.log.Info().Str("scenario", name).Int64("sessions", start).Int64("not_ended", left).
+			Dur("took", took.Round(time.Millisecond)).Msg("sessions ended at the backend after their clients went")
+	}
+	if name != "" && start > 0 {
+		e.set(name, "after the clients went: sessions ended at the backend (CLOSE or DISCONNECT)", "%.0f", higherBetter, float64(start-left))
+		e.set(name, "after the clients went: sessions never ended at the backend", "%.0f", lowerBetter, float64(left))
+		e.set(name, "after the clients went: time until the last session ended (s)", "%.1f", lowerBetter, took.Seconds())
+	}
+	if left > 0 {
+		why := fmt.Sprintf("none for %v after the last one did", wsSettleQuiet)
+		if time.Since(lastChange) <= wsSettleQuiet {
+			why = fmt.Sprintf("still ending after %v", wsSettleMax)
+		}
+		e.rep.note(e.target, cmp.Or(name, "after a failed scenario"),
+			fmt.Sprintf("%d of %d sessions not ended at the backend (no CLOSE or DISCONNECT; %s)", left, start, why))
+		ws.disconnects.Add(left) // the next scenario waits for its own sessions only
+	}
 }
 
 // setWSEnds adds the rows only WebSocket delivery has: where missing
@@ -148,5 +215,6 @@ func (e *env) finishSlow(name string, s *slowFleet, k int) error {
 	e.set(name, p+"held (stop reading after the probe, SO_RCVBUF 4 KB)", "%.0f", neutral, float64(s.held))
 	e.set(name, p+"messages received", "%.0f", neutral, float64(fin.Counts.Delivered))
 	e.setWSEnds(name, p, fin, k)
+	e.wsSettle(name)
 	return nil
 }
