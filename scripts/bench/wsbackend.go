@@ -83,10 +83,12 @@ func appendWSEvent(b []byte, typ string, content []byte) []byte {
 // wsBackendStats count what the backend saw, for the report.
 type wsBackendStats struct {
 	opens, closes, disconnects, messages atomic.Int64
+	refused                              atomic.Int64 // requests answered 400
 }
 
 // handleWSEvents is the WebSocket-over-HTTP endpoint.
 func (s *wsBackendStats) handleWSEvents(w http.ResponseWriter, r *http.Request) {
+	w = &wsStatusCounter{ResponseWriter: w, refused: &s.refused}
 	if r.Method != http.MethodPost || r.Header.Get("Content-Type") != wsEventsType {
 		http.Error(w, "not a WebSocket-over-HTTP request", http.StatusBadRequest)
 		return
@@ -131,4 +133,18 @@ events:
 	h.Set("Content-Type", wsEventsType)
 	h.Set("Content-Length", strconv.Itoa(len(out)))
 	_, _ = w.Write(out) // an error: the proxy went away, and its client sees it
+}
+
+// wsStatusCounter counts the 400s, which the report shows: the targets'
+// requests must all be good ones.
+type wsStatusCounter struct {
+	http.ResponseWriter
+	refused *atomic.Int64
+}
+
+func (w *wsStatusCounter) WriteHeader(code int) {
+	if code == http.StatusBadRequest {
+		w.refused.Add(1)
+	}
+	w.ResponseWriter.WriteHeader(code)
 }

@@ -122,7 +122,7 @@ func TestWSBackendExchange(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("plain POST: %d", resp.StatusCode)
+	if resp.StatusCode != http.StatusBadRequest || stats.refused.Load() != 4 {
+		t.Fatalf("plain POST: %d; %d refused", resp.StatusCode, stats.refused.Load())
 	}
 }

@@ -86,7 +86,7 @@ func scenWSMemory(e *env) error {
 // refused five times: a third of them at 10,000).
 const (
 	wsSettleMax   = 90 * time.Second
-	wsSettleQuiet = 10 * time.Second
+	wsSettleQuiet = 5 * time.Second
 )
 
 // wsSettle waits until the backend has seen a CLOSE or DISCONNECT for every
@@ -123,7 +123,8 @@ func (e *env) wsSettle(name string) {
 		took = time.Since(t0)
 	}
 	if start > 0 {
-		e.log.Info().Str("scenario", name).Int64("sessions", start).Int64("not_ended", left).
+		e.log.Info().Str("scenario", name).Int64("sessions", start).Int64("not_ended", left).Int64("backend_refused", ws.refused.Load()).
+			Int64("backend_disconnects", ws.disconnects.Load()).Int64("backend_closes", ws.closes.Load()).
 			Dur("took", took.Round(time.Millisecond)).Msg("sessions ended at the backend after their clients went")
 	}
 	if name != "" && start > 0 {
