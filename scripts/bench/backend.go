@@ -44,7 +44,7 @@ func startBackend() (*backend, error) {
 	}
 	mux.HandleFunc("/stream", hold("text/plain"))
 	mux.HandleFunc("/sse", hold("text/event-stream"))
-	wsb := &wsBackendStats{}
+	wsb := newWSBackendStats()
 	mux.HandleFunc(wsPathPrefix, wsb.handleWSEvents)
 	b := &backend{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ws: wsb}
 	go func() { _ = b.srv.Serve(ln) }() // ends with ErrServerClosed; a failure shows as failed requests

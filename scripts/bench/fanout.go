@@ -27,7 +27,7 @@ func scenFanout(e *env, r fanoutRun) error {
 	case "ws":
 		// WebSocket sessions on the over_http route: the backend
 		// subscribes each to ch (wsbackend.go), messages are ws-message.
-		path, wsc = wsPathPrefix+"fanout?ch="+ch, wsConfig{On: true}
+		path, wsc = wsPathPrefix+wsKindFanout+"?ch="+ch, wsConfig{On: true}
 	}
 	f, open, err := e.openFleetWS(name, path, n, k, wsc)
 	if err != nil {
@@ -45,7 +45,7 @@ func scenFanout(e *env, r fanoutRun) error {
 	e.setFinish(name, open, fin, k, true)
 	if wsc.On {
 		e.setWSEnds(name, "", fin, k)
-		e.wsSettle(name)
+		e.wsSettle(name, wsKindFanout)
 	}
 	return nil
 }

@@ -291,7 +291,7 @@ func step(e *env, name string, fn func() error) {
 	t0 := time.Now()
 	err := fn()
 	// A scenario that failed half-way may have left WebSocket sessions to end.
-	e.wsSettle("")
+	e.wsSettle("", "")
 	if err != nil {
 		e.log.Error().Err(err).Str("scenario", name).Msg("failed")
 		e.rep.fail(e.target, name, err)

@@ -34,7 +34,7 @@ func scenRate(e *env, r rateRun, k int, ws bool) error {
 	if ws {
 		name = "ws-" + name
 		ch = "ws" + ch
-		path, probe, wsc = wsPathPrefix+"rate?ch="+ch, probeLine, wsConfig{On: true}
+		path, probe, wsc = wsPathPrefix+wsKindRate+"?ch="+ch, probeLine, wsConfig{On: true}
 	}
 	f, open, err := e.openFleetWS(name, path, r.Subs, k, wsc)
 	if err != nil {
@@ -90,7 +90,7 @@ func scenRate(e *env, r rateRun, k int, ws bool) error {
 		return e.finishSlow(name, slow, k)
 	}
 	if ws {
-		e.wsSettle(name)
+		e.wsSettle(name, wsKindRate)
 	}
 	return nil
 }

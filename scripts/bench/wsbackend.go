@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync/atomic"
 )
 
@@ -84,6 +85,51 @@ func appendWSEvent(b []byte, typ string, content []byte) []byte {
 type wsBackendStats struct {
 	opens, closes, disconnects, messages atomic.Int64
 	refused                              atomic.Int64 // requests answered 400
+	kinds                                map[string]*wsKind
+}
+
+// The scenarios' session kinds: the path under /ws/ of their sessions, so
+// that the backend counts each scenario's sessions apart.
+const (
+	wsKindOpen   = "open"
+	wsKindIdle   = "idle"
+	wsKindFanout = "fanout"
+	wsKindRate   = "rate"
+	wsKindOther  = "other"
+)
+
+// wsKind counts one kind's sessions opened and ended (CLOSE or DISCONNECT).
+type wsKind struct {
+	opens, ended atomic.Int64
+	writtenOff   int64 // given up on (wsSettle; the coordinator's only)
+}
+
+func newWSBackendStats() *wsBackendStats {
+	s := &wsBackendStats{kinds: map[string]*wsKind{}}
+	for _, k := range []string{wsKindOpen, wsKindIdle, wsKindFanout, wsKindRate, wsKindOther} {
+		s.kinds[k] = &wsKind{}
+	}
+	return s
+}
+
+// kind is the counters of a request path's kind (nil without kinds).
+func (s *wsBackendStats) kind(path string) *wsKind {
+	if k, ok := s.kinds[strings.TrimPrefix(path, wsPathPrefix)]; ok {
+		return k
+	}
+	return s.kinds[wsKindOther]
+}
+
+// pending is how many sessions of kind ("" for all) the backend saw open
+// and not end, less those written off.
+func (s *wsBackendStats) pending(kind string) int64 {
+	var n int64
+	for name, k := range s.kinds {
+		if kind == "" || kind == name {
+			n += max(k.opens.Load()-k.ended.Load()-k.writtenOff, 0)
+		}
+	}
+	return n
 }
 
 // handleWSEvents is the WebSocket-over-HTTP endpoint.
@@ -104,6 +150,7 @@ func (s *wsBackendStats) handleWSEvents(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	h := w.Header()
+	kind := s.kind(r.URL.Path)
 	var out []byte
 events:
 	for i, ev := range evs {
@@ -115,6 +162,9 @@ events:
 				return
 			}
 			s.opens.Add(1)
+			if kind != nil {
+				kind.opens.Add(1)
+			}
 			h.Set("Sec-WebSocket-Extensions", `grip; message-prefix=""`)
 			out = appendWSEvent(out, "OPEN", nil)
 			out = appendWSEvent(out, "TEXT", []byte(`c:{"type":"subscribe","channel":`+strconv.Quote(ch)+`}`))
@@ -124,10 +174,16 @@ events:
 			out = appendWSEvent(out, ev.typ, ev.content)
 		case "CLOSE":
 			s.closes.Add(1)
+			if kind != nil {
+				kind.ended.Add(1)
+			}
 			out = appendWSEvent(out, "CLOSE", ev.content)
 			break events // nothing follows a close
 		case "DISCONNECT":
 			s.disconnects.Add(1)
+			if kind != nil {
+				kind.ended.Add(1)
+			}
 		}
 	}
 	h.Set("Content-Type", wsEventsType)
