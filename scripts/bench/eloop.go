@@ -63,6 +63,9 @@ type loop struct {
 	resumed     bool
 	closeCode   int    // the first close frame's code
 	closeReason string // and reason
+	closeNext   int    // next connection to close
+	closesSent  int
+	closesDone  int
 }
 
 // wconn is one held connection.
@@ -300,6 +303,9 @@ func (l *loop) lost(c *wconn, err error) {
 	c.state = stClosed
 	if c.ended == endedNot {
 		c.ended = endedOther
+	}
+	if c.closing {
+		l.closesDone++
 	}
 	l.ended.Add(1)
 }

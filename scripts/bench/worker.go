@@ -194,6 +194,7 @@ func (w *worker) finish() *finishReply {
 			r.CloseCode, r.CloseReason = l.closeCode, l.closeReason
 		}
 	}
+	w.closeWebSockets()
 	for _, l := range w.loops {
 		l.shut()
 	}
