@@ -58,12 +58,13 @@ fuzz: deps
 	done
 
 # Side-by-side load benchmark against Pushpin 1.36 (scripts/bench/README.md):
-# `make bench` is the quick run (2,000 subscribers, ~3 min), `make bench-full`
-# the issue's figures (10,000 and 19,500 fan-out, 100,000 held, ~10 min).
+# `make bench` is the quick run (2,000 subscribers, WebSocket scenarios
+# included, ~3-4 min), `make bench-full` the issues' figures (10,000 and
+# 19,500 fan-out, 10,000 WebSocket sessions, 100,000 held, ~15 min).
 # Extra flags go last and win, e.g. make bench BENCHFLAGS="-target=ours".
 BENCHFLAGS ?=
 BENCH_QUICK := -subs=2000 -msgs=20 -duration=3s
-BENCH_FULL  := -scenarios=passthrough,connect,memory,fanout,channels,scale,floor -subs=10000 -msgs=10 \
+BENCH_FULL  := -scenarios=passthrough,connect,memory,fanout,channels,ws-open,ws-memory,ws-rate,scale,floor -subs=10000 -msgs=10 \
 	-fanout=stream:10000,sse:10000,ws:10000,stream:19500 -scale=100000 -scale-msgs=3 -duration=5s
 bench: deps-pushpin build
 	$(GO) run ./scripts/bench $(BENCH_QUICK) $(BENCHFLAGS)

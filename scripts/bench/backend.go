@@ -14,6 +14,7 @@ var plainBody = []byte("hello from the bench backend\n")
 type backend struct {
 	ln  net.Listener
 	srv *http.Server
+	ws  *wsBackendStats // the WebSocket-over-HTTP endpoint, /ws/ (wsbackend.go)
 }
 
 func startBackend() (*backend, error) {
@@ -43,7 +44,9 @@ func startBackend() (*backend, error) {
 	}
 	mux.HandleFunc("/stream", hold("text/plain"))
 	mux.HandleFunc("/sse", hold("text/event-stream"))
-	b := &backend{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	wsb := newWSBackendStats()
+	mux.HandleFunc(wsPathPrefix, wsb.handleWSEvents)
+	b := &backend{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ws: wsb}
 	go func() { _ = b.srv.Serve(ln) }() // ends with ErrServerClosed; a failure shows as failed requests
 	return b, nil
 }

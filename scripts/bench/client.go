@@ -58,6 +58,7 @@ func (h *hold) close() { h.c.Close() }
 type publisher struct {
 	url    string
 	client *http.Client
+	ws     bool // publish in the ws-message format (text), not http-stream
 }
 
 func newPublisher(url string, conc int) *publisher {
@@ -78,8 +79,12 @@ func (p *publisher) post(items []item) error {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, `{"channel":%s,"formats":{"http-stream":{"content":%s}}}`,
-			strconv.Quote(it.channel), strconv.Quote(it.content))
+		format := "http-stream"
+		if p.ws {
+			format = "ws-message"
+		}
+		fmt.Fprintf(&b, `{"channel":%s,"formats":{%q:{"content":%s}}}`,
+			strconv.Quote(it.channel), format, strconv.Quote(it.content))
 	}
 	b.WriteString(`]}`)
 	resp, err := p.client.Post(p.url, "application/json", &b)
@@ -105,10 +110,14 @@ func messageLine(seq int, sent time.Time) string {
 	return "m " + strconv.Itoa(seq) + " " + strconv.FormatInt(sent.UnixNano(), 10)
 }
 
-// frame wraps a line for the mode: one line for plain streams, one event for SSE.
+// frame wraps a line for the mode: one line for plain streams, one event
+// for SSE, one message (the line alone) for WebSocket.
 func frame(mode, line string) string {
-	if mode == "sse" {
+	switch mode {
+	case "sse":
 		return "event: m\ndata: " + line + "\n\n"
+	case "ws":
+		return line
 	}
 	return line + "\n"
 }

@@ -29,6 +29,7 @@ type loop struct {
 	failLimit   int                // stop opening after this many failures
 	k           int
 	reach       int64 // ns: deliveries within it are counted per message
+	wsc         wsConfig
 
 	buf    []byte
 	events []unix.EpollEvent
@@ -51,9 +52,20 @@ type loop struct {
 
 	// Read while the loop runs.
 	probed, done, ended atomic.Int64
+	delivered           atomic.Int64 // numbered messages received (new ones only)
 	probes              atomic.Int64 // probe lines received, repeats included
 	lastProbe           atomic.Int64
 	stop                atomic.Bool
+
+	// WebSocket (wsloop.go).
+	closeFrames atomic.Int64 // connections the target closed with a close frame
+	resume      atomic.Bool  // read the paused connections again
+	resumed     bool
+	closeCode   int    // the first close frame's code
+	closeReason string // and reason
+	closeNext   int    // next connection to close
+	closesSent  int
+	closesDone  int
 }
 
 // wconn is one held connection.
@@ -69,15 +81,20 @@ type wconn struct {
 	state   uint8
 	probed  bool
 	wasHeld bool
+	// WebSocket only (wsloop.go).
+	ws      *wsReader
+	ended   uint8 // endedNot, endedFrame, endedOther
+	closing bool  // the client sent its close frame
+	paused  bool  // not read until resumed (a client that cannot keep up)
 }
 
 // Connection states.
 const (
-	wsIdle uint8 = iota
-	wsConnecting
-	wsOpening // request sent, waiting for the head and "ok"
-	wsHeld
-	wsClosed
+	stIdle uint8 = iota
+	stConnecting
+	stOpening // request sent, waiting for the head and "ok"
+	stHeld
+	stClosed
 )
 
 type loopConfig struct {
@@ -91,6 +108,7 @@ type loopConfig struct {
 	failLimit int
 	k         int
 	reach     time.Duration
+	ws        wsConfig
 }
 
 func newLoop(c loopConfig) (*loop, error) {
@@ -101,7 +119,7 @@ func newLoop(c loopConfig) (*loop, error) {
 	l := &loop{
 		epfd: epfd, conns: make([]wconn, len(c.indexes)), maxInflight: max(c.conc, 1),
 		dst: unix.SockaddrInet4{Port: c.port, Addr: c.dst}, path: c.path,
-		timeout: int64(c.timeout), failLimit: max(c.failLimit, 1), k: c.k, reach: int64(c.reach),
+		timeout: int64(c.timeout), failLimit: max(c.failLimit, 1), k: c.k, reach: int64(c.reach), wsc: c.ws,
 		buf: make([]byte, 64<<10), events: make([]unix.EpollEvent, 256), oob: make([]byte, 128),
 		lat: newHist(), openLat: newHist(), seqMax: make([]int64, c.k),
 		seqWithin: make([]uint64, c.k), seqCount: make([]uint64, c.k), opened: make(chan struct{}),
@@ -139,6 +157,9 @@ func (l *loop) run() {
 		for _, ev := range l.events[:max(n, 0)] {
 			l.handle(&l.conns[ev.Fd], ev.Events)
 		}
+		if l.resume.Load() && !l.resumed {
+			l.resumeAll()
+		}
 		if len(l.inflight) > 0 {
 			l.expire()
 		}
@@ -166,7 +187,7 @@ func (l *loop) wait() (int, error) {
 
 func (l *loop) handle(c *wconn, ev uint32) {
 	switch c.state {
-	case wsConnecting:
+	case stConnecting:
 		soErr, err := unix.GetsockoptInt(int(c.fd), unix.SOL_SOCKET, unix.SO_ERROR)
 		if err == nil && soErr != 0 {
 			err = unix.Errno(soErr)
@@ -179,6 +200,9 @@ func (l *loop) handle(c *wconn, ev uint32) {
 			return
 		}
 		req := "GET " + l.path(c.index) + " HTTP/1.1\r\nHost: bench\r\n\r\n"
+		if c.ws != nil {
+			req = wsHandshake(l.path(c.index))
+		}
 		// The socket is new and its send buffer empty: the request goes in one write.
 		if n, err := unix.Write(int(c.fd), []byte(req)); err != nil || n != len(req) {
 			l.fail(c, fmt.Errorf("sending request: %d of %d bytes: %v", n, len(req), err))
@@ -191,8 +215,8 @@ func (l *loop) handle(c *wconn, ev uint32) {
 			l.fail(c, fmt.Errorf("epoll_ctl: %w", err))
 			return
 		}
-		c.state = wsOpening
-	case wsOpening, wsHeld:
+		c.state = stOpening
+	case stOpening, stHeld:
 		l.read(c)
 	}
 }
@@ -201,7 +225,7 @@ func (l *loop) handle(c *wconn, ev uint32) {
 // socket must be drained: a TCP read shorter than the buffer emptied the
 // receive queue, so only a full one needs another read.
 func (l *loop) read(c *wconn) {
-	for c.fd >= 0 {
+	for c.fd >= 0 && !c.paused {
 		n, err := l.recv(int(c.fd))
 		if errors.Is(err, unix.EINTR) {
 			continue
@@ -216,7 +240,7 @@ func (l *loop) read(c *wconn) {
 			l.lost(c, err)
 			return
 		}
-		if perr := c.feed(l.buf[:n], c); perr != nil {
+		if perr := c.parse(l.buf[:n]); perr != nil {
 			l.lost(c, perr)
 			return
 		}
@@ -271,33 +295,43 @@ func rxStamp(oob []byte) (int64, bool) {
 
 // lost ends a connection the target closed (or broke) after or during open.
 func (l *loop) lost(c *wconn, err error) {
-	if c.state == wsOpening {
+	if c.state == stOpening {
 		l.fail(c, err)
 		return
 	}
 	l.closeFd(c)
-	c.state = wsClosed
+	c.state = stClosed
+	if c.ended == endedNot {
+		c.ended = endedOther
+	}
+	if c.closing {
+		l.closesDone++
+	}
 	l.ended.Add(1)
 }
 
 // bodyLine is the parser's callback for one line of c's body.
 func (c *wconn) bodyLine(line []byte) {
 	l := c.l
-	if c.state == wsOpening {
+	if c.state == stOpening {
 		if string(line) != "ok" {
 			l.fail(c, fmt.Errorf("first line %q, want \"ok\"", line))
 			return
 		}
-		c.state, c.wasHeld = wsHeld, true
+		c.state, c.wasHeld = stHeld, true
 		l.dropInflight(c)
 		l.held++
 		l.openLat.add(l.now - c.started)
 		if c.tally.complete() { // k = 0: nothing to wait for
 			l.done.Add(1)
 		}
+		if l.wsc.CloseAfterOpen {
+			l.wsSend(c, wsCloseFrame(1000))
+			c.closing = true
+		}
 		return
 	}
-	if c.state != wsHeld {
+	if c.state != stHeld {
 		return
 	}
 	probe, seq, sent, ok := parseLine(line)
@@ -307,6 +341,9 @@ func (c *wconn) bodyLine(line []byte) {
 		if !c.probed {
 			c.probed = true
 			l.probed.Add(1)
+			if l.wsc.Pause {
+				l.pause(c)
+			}
 		}
 		return
 	}
@@ -316,6 +353,7 @@ func (c *wconn) bodyLine(line []byte) {
 	d := l.now - sent
 	l.lat.add(d)
 	l.lastMsg = l.now
+	l.delivered.Add(1)
 	l.seqCount[seq]++
 	l.seqMax[seq] = max(l.seqMax[seq], d)
 	if d <= l.reach {
@@ -356,13 +394,17 @@ func (l *loop) connect(c *wconn) {
 	c.started = time.Now().UnixNano()
 	c.pos = int32(len(l.inflight))
 	l.inflight = append(l.inflight, c.slot)
-	c.state = wsConnecting
+	c.state = stConnecting
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		l.fail(c, fmt.Errorf("socket: %w", err))
 		return
 	}
 	c.fd = int32(fd)
+	if err := l.wsSetup(c); err != nil {
+		l.fail(c, err)
+		return
+	}
 	// Bind the source address but let connect pick the port, so the
 	// ephemeral range is per (source, destination) rather than per source.
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
@@ -408,8 +450,9 @@ func (l *loop) fail(c *wconn, err error) {
 	}
 	l.dropInflight(c)
 	l.closeFd(c)
-	c.state = wsClosed
+	c.state = stClosed
 	c.respParser = respParser{}
+	c.ws = nil
 }
 
 func (l *loop) dropInflight(c *wconn) {
@@ -451,7 +494,7 @@ func (l *loop) result() counts {
 	for i := range l.conns {
 		w := &l.conns[i]
 		if w.wasHeld {
-			c.addTally(&w.tally)
+			c.addReceiver(&w.tally, w.ended)
 		}
 	}
 	return c

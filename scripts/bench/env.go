@@ -23,6 +23,7 @@ type options struct {
 	Burst                []rateRun // burst: subscribers per run (rate 0)
 	BurstMsgs            []int     // burst: messages back to back, per run
 	Size, RateBatch      int       // rate and burst: message bytes, items per publish request
+	WSSlow               int       // ws-rate: sessions that stop reading after the probe
 }
 
 // Fan-out publish interval rule, the same for both targets: 100 µs per

@@ -18,22 +18,18 @@ func scenFanout(e *env, r fanoutRun) error {
 	n, k := r.Subs, e.opt.Msgs
 	interval := e.opt.intervalFor(n)
 	name := fmt.Sprintf("fanout %s %d×%d @%v", r.Mode, n, k, interval)
-	if r.Mode == "ws" {
-		// Our proxy has no WebSocket yet, so the tool has no WebSocket client
-		// or WebSocket-over-HTTP backend either: nothing to compare.
-		msg := "not measured: WebSocket not implemented yet"
-		if e.target == targetPushpin {
-			msg = "not measured: no WebSocket load in the tool yet"
-		}
-		e.rep.text(e.target, name, "status", msg)
-		return nil
-	}
 	ch := "fan-" + r.Mode
 	path := "/stream?ch=" + ch
-	if r.Mode == "sse" {
+	var wsc wsConfig
+	switch r.Mode {
+	case "sse":
 		path = "/sse?ch=" + ch
+	case "ws":
+		// WebSocket sessions on the over_http route: the backend
+		// subscribes each to ch (wsbackend.go), messages are ws-message.
+		path, wsc = wsPathPrefix+wsKindFanout+"?ch="+ch, wsConfig{On: true}
 	}
-	f, open, err := e.openFleet(name, path, n, k)
+	f, open, err := e.openFleetWS(name, path, n, k, wsc)
 	if err != nil {
 		return err
 	}
@@ -47,5 +43,9 @@ func scenFanout(e *env, r fanoutRun) error {
 		e.set(name, "subscribers reached by probe", "%.0f", higherBetter, float64(reached))
 	}
 	e.setFinish(name, open, fin, k, true)
+	if wsc.On {
+		e.setWSEnds(name, "", fin, k)
+		e.wsSettle(name, wsKindFanout)
+	}
 	return nil
 }

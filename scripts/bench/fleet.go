@@ -32,12 +32,14 @@ type fleetSpec struct {
 	N, Conc int
 	K       int
 	Srcs    []string // source addresses (srcPool)
+	WS      wsConfig // WebSocket sessions instead of stream holds
 }
 
 // fleet is the worker processes holding one fleetSpec's connections.
 type fleet struct {
-	ws  []*workerProc
-	log zerolog.Logger
+	ws        []*workerProc
+	log       zerolog.Logger
+	websocket bool // its connections are WebSocket sessions
 }
 
 type workerProc struct {
@@ -70,7 +72,7 @@ func (o clientOpts) srcsFor(n int) int { return max((n+o.PerSrc-1)/o.PerSrc, 1) 
 // returned fleet must be closed whatever happens next.
 func startFleet(ctx context.Context, spec fleetSpec, o clientOpts, log zerolog.Logger) (*fleet, openResult, error) {
 	nw := max((spec.N+o.PerWorker-1)/o.PerWorker, 1)
-	f := &fleet{log: log}
+	f := &fleet{log: log, websocket: spec.WS.On}
 	per := (spec.N + nw - 1) / nw
 	for from := 0; from < spec.N; from += per {
 		w, err := startWorker(o.Exe)
@@ -92,6 +94,7 @@ func startFleet(ctx context.Context, spec fleetSpec, o clientOpts, log zerolog.L
 			Addr: spec.Addr, Srcs: spec.Srcs, Path: spec.Path, From: w.from, To: w.to,
 			Conc: max((spec.Conc+len(f.ws)-1)/len(f.ws), 1), Loops: loops, K: spec.K,
 			TimeoutNs: int64(o.OpenTimeout), FailLimit: max(10, share/loops/1000), ReachNs: int64(o.Reach),
+			WS: spec.WS,
 		}}
 	})
 	if err != nil {
@@ -197,7 +200,16 @@ func mergeOpen(replies []wireReply) (openResult, error) {
 }
 
 func (f *fleet) status(ctx context.Context) (statusReply, error) {
-	replies, err := f.call(ctx, func(*workerProc) wireCmd { return wireCmd{Op: opStatus} })
+	return f.statusOp(ctx, opStatus)
+}
+
+// resume has the workers read their paused connections again.
+func (f *fleet) resume(ctx context.Context) (statusReply, error) {
+	return f.statusOp(ctx, opResume)
+}
+
+func (f *fleet) statusOp(ctx context.Context, op string) (statusReply, error) {
+	replies, err := f.call(ctx, func(*workerProc) wireCmd { return wireCmd{Op: op} })
 	if err != nil {
 		return statusReply{}, err
 	}
@@ -210,23 +222,27 @@ func (f *fleet) status(ctx context.Context) (statusReply, error) {
 		s.Done += r.Status.Done
 		s.Ended += r.Status.Ended
 		s.LastProbeNs = max(s.LastProbeNs, r.Status.LastProbeNs)
+		s.CloseFrames += r.Status.CloseFrames
+		s.Delivered += r.Status.Delivered
 	}
 	return s, nil
 }
 
 // finishResult is the fleet's final count, over every worker.
 type finishResult struct {
-	Counts    counts
-	Ended     int64 // holds the target closed
-	Lat       *hist
-	SeqMax    []time.Duration
-	SeqWithin []uint64
-	SeqCount  []uint64
-	LastMsg   time.Time
-	CPU, Sys  time.Duration // the workers' CPU time, and its system part
-	RecvCPU   time.Duration // CPU time up to closing the connections
-	Probes    int64
-	LoopErr   string
+	Counts      counts
+	Ended       int64 // holds the target closed
+	Lat         *hist
+	SeqMax      []time.Duration
+	SeqWithin   []uint64
+	SeqCount    []uint64
+	LastMsg     time.Time
+	CPU, Sys    time.Duration // the workers' CPU time, and its system part
+	RecvCPU     time.Duration // CPU time up to closing the connections
+	Probes      int64
+	LoopErr     string
+	CloseCode   int // the first close frame's code, and reason
+	CloseReason string
 }
 
 // finish collects the tallies; the workers close their connections.
@@ -274,6 +290,9 @@ func mergeFinish(replies []wireReply) (finishResult, error) {
 		r.Sys += time.Duration(x.SysNs)
 		if r.LoopErr == "" {
 			r.LoopErr = x.LoopErr
+		}
+		if r.CloseCode == 0 {
+			r.CloseCode, r.CloseReason = x.CloseCode, x.CloseReason
 		}
 	}
 	if last > 0 {

@@ -24,8 +24,8 @@ import (
 )
 
 var (
-	allScenarios     = []string{"passthrough", "connect", "memory", "fanout", "channels", "rate", "burst", "scale"}
-	defaultScenarios = "passthrough,connect,memory,fanout,channels,rate,burst"
+	allScenarios     = []string{"passthrough", "connect", "memory", "fanout", "channels", "rate", "burst", "ws-open", "ws-memory", "ws-rate", "scale"}
+	defaultScenarios = "passthrough,connect,memory,fanout,channels,rate,burst,ws-open,ws-memory,ws-rate"
 	fanoutModes      = []string{"stream", "sse", "ws"}
 )
 
@@ -40,7 +40,7 @@ func run() int {
 	var (
 		target    = flag.String("target", "both", "both, ours or pushpin")
 		scenarios = flag.String("scenarios", defaultScenarios, "comma-separated: "+strings.Join(allScenarios, ","))
-		modes     = flag.String("modes", "stream,sse,ws", "fan-out modes at -subs: stream, sse, ws (ws: not measured yet)")
+		modes     = flag.String("modes", "stream,sse,ws", "fan-out modes at -subs: stream, sse, ws (WebSocket-over-HTTP sessions)")
 		fanout    = flag.String("fanout", "", "fan-out runs as mode:subscribers pairs, e.g. stream:10000,sse:10000,stream:20000 (default: each of -modes at -subs)")
 		interval  = flag.String("interval", "auto", "fan-out and scale: time between publishes; auto = 100µs per subscriber, 20ms..5s")
 		launch    = flag.String("launch", "tiers", "tiers (start the four programs one by one) or runner (the target's pushpin runner)")
@@ -58,6 +58,7 @@ func run() int {
 	flag.IntVar(&opt.RateMsgs, "rate-msgs", 5000, "rate: messages published per run")
 	flag.IntVar(&opt.Size, "size", 1024, "rate and burst: bytes per message")
 	flag.IntVar(&opt.RateBatch, "rate-batch", 50, "rate and burst: items per publish request")
+	flag.IntVar(&opt.WSSlow, "ws-slow", 1, "ws-rate: extra sessions that stop reading after the probe (a client that cannot keep up)")
 	flag.IntVar(&opt.Conc, "conc", 50, "concurrent clients (passthrough) and dialers (holds)")
 	flag.IntVar(&opt.PubConc, "pub-conc", 4, "channels: publish requests in flight")
 	flag.IntVar(&opt.Batch, "batch", 100, "channels: items per publish request")
@@ -222,13 +223,24 @@ func runTarget(e *env, bins programs, sc stackConfig, sel []string) bool {
 			}
 			if has("rate") {
 				for _, r := range e.opt.Rate {
-					step(e, fmt.Sprintf("rate %dx%d", r.Subs, r.Rate), func() error { return scenRate(e, r, e.opt.RateMsgs) })
+					step(e, fmt.Sprintf("rate %dx%d", r.Subs, r.Rate), func() error { return scenRate(e, r, e.opt.RateMsgs, false) })
 				}
 			}
 			if has("burst") {
 				for i, r := range e.opt.Burst {
 					k := e.opt.BurstMsgs[i]
-					step(e, fmt.Sprintf("burst %dx%d", r.Subs, k), func() error { return scenRate(e, r, k) })
+					step(e, fmt.Sprintf("burst %dx%d", r.Subs, k), func() error { return scenRate(e, r, k, false) })
+				}
+			}
+			if has("ws-open") {
+				step(e, "ws-open", func() error { return scenWSOpen(e) })
+			}
+			if has("ws-memory") {
+				step(e, "ws-memory", func() error { return scenWSMemory(e) })
+			}
+			if has("ws-rate") {
+				for _, r := range e.opt.Rate {
+					step(e, fmt.Sprintf("ws-rate %dx%d", r.Subs, r.Rate), func() error { return scenRate(e, r, e.opt.RateMsgs, true) })
 				}
 			}
 		})
@@ -277,7 +289,10 @@ func step(e *env, name string, fn func() error) {
 	e.waitIdle()
 	e.log.Info().Str("scenario", name).Msg("running")
 	t0 := time.Now()
-	if err := fn(); err != nil {
+	err := fn()
+	// A scenario that failed half-way may have left WebSocket sessions to end.
+	e.wsSettle("", "")
+	if err != nil {
 		e.log.Error().Err(err).Str("scenario", name).Msg("failed")
 		e.rep.fail(e.target, name, err)
 		return

@@ -19,20 +19,39 @@ type rateRun struct {
 // interval after the previous answer), or back to back when r.Rate is 0:
 // what a subscriber that reads at the rate it is sent gets, where the
 // fan-out scenarios publish a message a second at most.
-func scenRate(e *env, r rateRun, k int) error {
+//
+// With ws (ws-rate), the subscribers are WebSocket sessions, the messages
+// ws-message publishes, and -ws-slow more sessions on the channel stop
+// reading after the probe (wsrate.go): what the target does with a client
+// that cannot keep up.
+func scenRate(e *env, r rateRun, k int, ws bool) error {
 	name := fmt.Sprintf("rate %d subs × %d msg/s × %d B", r.Subs, r.Rate, e.opt.Size)
 	if r.Rate == 0 {
 		name = fmt.Sprintf("burst %d subs × %d msgs × %d B", r.Subs, k, e.opt.Size)
 	}
 	ch := fmt.Sprintf("rate-%d-%d", r.Subs, r.Rate)
-	f, open, err := e.openFleet(name, "/stream?ch="+ch, r.Subs, k)
+	path, probe, wsc := "/stream?ch="+ch, probeLine+"\n", wsConfig{}
+	if ws {
+		name = "ws-" + name
+		ch = "ws" + ch
+		path, probe, wsc = wsPathPrefix+wsKindRate+"?ch="+ch, probeLine, wsConfig{On: true}
+	}
+	f, open, err := e.openFleetWS(name, path, r.Subs, k, wsc)
 	if err != nil {
 		return err
 	}
 	defer f.close()
 	pub := newPublisher(e.st.publishURL(), 1)
+	pub.ws = ws
 	defer pub.close()
-	if _, err := e.probeAll(name, f, open.Held, func() error { return pub.post([]item{{ch, probeLine + "\n"}}) }); err != nil {
+	var slow *slowFleet
+	if ws && e.opt.WSSlow > 0 {
+		if slow, err = e.openSlow(name, path, k, func() error { return pub.post([]item{{ch, probe}}) }); err != nil {
+			return err
+		}
+		defer slow.f.close()
+	}
+	if _, err := e.probeAll(name, f, open.Held, func() error { return pub.post([]item{{ch, probe}}) }); err != nil {
 		return err
 	}
 	pad := padLine(e.opt.Size)
@@ -64,6 +83,15 @@ func scenRate(e *env, r rateRun, k int) error {
 		e.set(name, "delivered msg/s (end to end, all subscribers)", "%.0f", higherBetter, float64(fin.Counts.Delivered)/span.Seconds())
 	}
 	e.setFinish(name, open, fin, k, false)
+	if ws {
+		e.setWSEnds(name, "", fin, k)
+	}
+	if slow != nil {
+		return e.finishSlow(name, slow, k)
+	}
+	if ws {
+		e.wsSettle(name, wsKindRate)
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 // the head is read, so 100,000 of them stay cheap.
 type respParser struct {
 	head     []byte // while reading the head only
+	upgrade  bool   // a WebSocket handshake: 101 wanted, then frames (wsReader)
 	phase    uint8
 	chunked  bool
 	cs       uint8 // chunk decoder state
@@ -101,6 +102,16 @@ func (p *respParser) feedHead(b []byte) (int, error) {
 	code, chunked, err := parseHead(head)
 	if err != nil {
 		return 0, err
+	}
+	if p.upgrade {
+		if code != 101 {
+			return 0, statusError{code}
+		}
+		if err := checkUpgrade(head); err != nil {
+			return 0, err
+		}
+		p.phase = phBody
+		return used, nil
 	}
 	if code != 200 {
 		return 0, statusError{code}

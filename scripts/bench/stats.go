@@ -101,6 +101,36 @@ type counts struct {
 	Reorders   int `json:"reorders"`
 	Bogus      int `json:"bogus"`
 	Incomplete int `json:"incomplete"` // receivers missing at least one message
+	// Why messages are missing, per receiver (WebSocket scenarios report them).
+	Holes       int `json:"holes,omitempty"`        // messages missing before a later one that arrived
+	GapRecv     int `json:"gap_recv,omitempty"`     // receivers with holes, or missing messages while still open
+	OpenMissing int `json:"open_missing,omitempty"` // messages missing at the end on connections still open
+	ClosedFrame int `json:"closed_frame,omitempty"` // receivers the target closed with a close frame
+	ClosedOther int `json:"closed_other,omitempty"` // receivers the target closed without one
+}
+
+// addReceiver adds one held receiver's tally and how its connection ended
+// (endedNot, endedFrame, endedOther).
+func (c *counts) addReceiver(t *tally, ended uint8) {
+	c.addTally(t)
+	holes := 0
+	if t.maxSeq >= 0 {
+		holes = t.maxSeq + 1 - t.distinct
+	}
+	c.Holes += holes
+	tail := t.k - t.distinct - holes
+	if ended == endedNot {
+		c.OpenMissing += tail
+	}
+	if holes > 0 || (ended == endedNot && tail > 0) {
+		c.GapRecv++
+	}
+	switch ended {
+	case endedFrame:
+		c.ClosedFrame++
+	case endedOther:
+		c.ClosedOther++
+	}
 }
 
 func (c *counts) addTally(t *tally) {
@@ -121,6 +151,11 @@ func (c *counts) add(o counts) {
 	c.Reorders += o.Reorders
 	c.Bogus += o.Bogus
 	c.Incomplete += o.Incomplete
+	c.Holes += o.Holes
+	c.GapRecv += o.GapRecv
+	c.OpenMissing += o.OpenMissing
+	c.ClosedFrame += o.ClosedFrame
+	c.ClosedOther += o.ClosedOther
 }
 
 // totals are the counts of every held receiver against what was expected.

@@ -157,7 +157,7 @@ func (s *stack) write(sc stackConfig, bins programs) error {
 			strings.Join(outStream, ","), strings.Join(in, ","))
 	}
 	st := stackconf.Stack{Dir: s.dir, HTTPPort: s.httpPort, PushInPort: s.pushInPort, PushInHTTPPort: s.pushInHTTPPort,
-		PushInSubPort: s.pushInSubPort, CommandPort: s.cmdPort, Routes: "* " + sc.backendAddr, Internal: sc.internal,
+		PushInSubPort: s.pushInSubPort, CommandPort: s.cmdPort, Routes: routes(sc.backendAddr), Internal: sc.internal,
 		Runner:  fmt.Sprintf("condure_bin=%s\nzurl_bin=%s\n%s", bins.ConnMgr, bins.Zurl, runnerExtra),
 		Proxy:   proxyExtra,
 		Handler: handlerExtra + sc.extraConf}
@@ -165,6 +165,16 @@ func (s *stack) write(sc stackConfig, bins programs) error {
 		return fmt.Errorf("stack paths %s, %s differ from stackconf's", s.runDir, s.conf)
 	}
 	return st.Write()
+}
+
+// wsPathPrefix is where the WebSocket sessions go: an over_http route to
+// the backend's WebSocket-over-HTTP endpoint (wsbackend.go).
+const wsPathPrefix = "/ws/"
+
+// routes is the routes file: WebSocket-over-HTTP for /ws/, the rest (plain
+// requests, stream holds) proxied as is. Both to the one backend.
+func routes(backend string) string {
+	return "*,path_beg=" + wsPathPrefix + " " + backend + ",over_http\n* " + backend
 }
 
 // start launches the programs with the harness's command lines.

@@ -17,6 +17,7 @@ import (
 //
 //	open   → openReply    once every connection is held or has failed
 //	status → statusReply  counters, polled while probing and draining
+//	resume → statusReply  paused connections (wsConfig.Pause) are read again
 //	finish → finishReply  final tallies; the connections are closed (reset)
 //
 // End of stdin makes the worker exit, closing everything it holds.
@@ -29,6 +30,7 @@ const (
 	opOpen   = "open"
 	opStatus = "status"
 	opFinish = "finish"
+	opResume = "resume"
 )
 
 // openCmd is a worker's share: subscribers From..To-1 of a fleet.
@@ -44,6 +46,7 @@ type openCmd struct {
 	TimeoutNs int64    `json:"timeout_ns"` // per open
 	FailLimit int      `json:"fail_limit"` // per loop: stop opening after this many failures
 	ReachNs   int64    `json:"reach_ns"`   // deliveries within this are counted per message
+	WS        wsConfig `json:"ws"`         // WebSocket sessions instead of stream holds
 }
 
 type wireReply struct {
@@ -63,25 +66,29 @@ type openReply struct {
 }
 
 type statusReply struct {
-	Probed      int64 `json:"probed"`     // receivers that saw a probe
-	Done        int64 `json:"done"`       // receivers that have every numbered message
-	Ended       int64 `json:"ended"`      // holds the target closed
-	LastProbeNs int64 `json:"last_probe"` // unix ns of the latest probe line
+	Probed      int64 `json:"probed"`       // receivers that saw a probe
+	Done        int64 `json:"done"`         // receivers that have every numbered message
+	Ended       int64 `json:"ended"`        // holds the target closed
+	LastProbeNs int64 `json:"last_probe"`   // unix ns of the latest probe line
+	CloseFrames int64 `json:"close_frames"` // connections the target closed with a close frame
+	Delivered   int64 `json:"delivered"`    // numbered messages received so far
 }
 
 type finishReply struct {
-	Counts    counts   `json:"counts"`
-	Ended     int64    `json:"ended"`
-	Lat       wireHist `json:"lat"`
-	SeqMax    []int64  `json:"seq_max"`     // per message: slowest delivery, ns
-	SeqWithin []uint64 `json:"seq_within"`  // per message: deliveries within reach
-	SeqCount  []uint64 `json:"seq_count"`   // per message: deliveries
-	LastMsgNs int64    `json:"last_msg"`    // unix ns of the latest numbered message
-	Probes    int64    `json:"probes"`      // probe lines received
-	RecvCPUNs int64    `json:"recv_cpu_ns"` // CPU time before closing the connections
-	CPUNs     int64    `json:"cpu_ns"`      // the worker's user+system time
-	SysNs     int64    `json:"sys_ns"`      // of which system (loopback TCP runs in the sender's syscalls)
-	LoopErr   string   `json:"loop_err,omitempty"`
+	Counts      counts   `json:"counts"`
+	Ended       int64    `json:"ended"`
+	Lat         wireHist `json:"lat"`
+	SeqMax      []int64  `json:"seq_max"`     // per message: slowest delivery, ns
+	SeqWithin   []uint64 `json:"seq_within"`  // per message: deliveries within reach
+	SeqCount    []uint64 `json:"seq_count"`   // per message: deliveries
+	LastMsgNs   int64    `json:"last_msg"`    // unix ns of the latest numbered message
+	Probes      int64    `json:"probes"`      // probe lines received
+	RecvCPUNs   int64    `json:"recv_cpu_ns"` // CPU time before closing the connections
+	CPUNs       int64    `json:"cpu_ns"`      // the worker's user+system time
+	SysNs       int64    `json:"sys_ns"`      // of which system (loopback TCP runs in the sender's syscalls)
+	LoopErr     string   `json:"loop_err,omitempty"`
+	CloseCode   int      `json:"close_code,omitempty"`   // the first close frame's code
+	CloseReason string   `json:"close_reason,omitempty"` // and reason
 }
 
 // wireConn is one end of the protocol over a pair of pipes.

@@ -68,6 +68,11 @@ func (w *worker) do(c wireCmd) wireReply {
 		return wireReply{Open: r}
 	case c.Op == opStatus && w.loops != nil:
 		return wireReply{Status: w.status()}
+	case c.Op == opResume && w.loops != nil && !w.done:
+		for _, l := range w.loops {
+			l.resume.Store(true)
+		}
+		return wireReply{Status: w.status()}
 	case c.Op == opFinish && w.loops != nil && !w.done:
 		return wireReply{Finish: w.finish()}
 	}
@@ -84,7 +89,7 @@ func (w *worker) open(o *openCmd) (*openReply, error) {
 	loops := max(min(o.Loops, n), 1)
 	cfg := loopConfig{dst: dst.Addr().As4(), port: int(dst.Port()), path: pathFunc(o.Path),
 		conc: (o.Conc + loops - 1) / loops, timeout: time.Duration(o.TimeoutNs), failLimit: o.FailLimit,
-		k: o.K, reach: time.Duration(o.ReachNs)}
+		k: o.K, reach: time.Duration(o.ReachNs), ws: o.WS}
 	for _, s := range srcs {
 		cfg.srcs = append(cfg.srcs, s.As4())
 	}
@@ -140,6 +145,8 @@ func (w *worker) status() *statusReply {
 		r.Done += l.done.Load()
 		r.Ended += l.ended.Load()
 		r.LastProbeNs = max(r.LastProbeNs, l.lastProbe.Load())
+		r.CloseFrames += l.closeFrames.Load()
+		r.Delivered += l.delivered.Load()
 	}
 	return r
 }
@@ -183,7 +190,11 @@ func (w *worker) finish() *finishReply {
 		if l.loopErr != nil {
 			r.LoopErr = l.loopErr.Error()
 		}
+		if r.CloseCode == 0 && l.closeCode != 0 {
+			r.CloseCode, r.CloseReason = l.closeCode, l.closeReason
+		}
 	}
+	w.closeWebSockets()
 	for _, l := range w.loops {
 		l.shut()
 	}
