@@ -20,6 +20,12 @@ func (p *Proxy) onCondureFirst(msg [][]byte) {
 		p.log.Debug().Msg("condure: dropping first packet without from/id")
 		return
 	}
+	if pk.IsWebSocket() {
+		if !newWSSession(p, pk, time.Now().UnixNano()).start() {
+			p.log.Debug().Str("rid", pk.ID).Msg("condure: duplicate session id, dropped")
+		}
+		return
+	}
 	if !newSession(p, pk, time.Now().UnixNano()).start() {
 		p.log.Debug().Str("rid", pk.ID).Msg("condure: duplicate session id, dropped")
 	}
@@ -34,8 +40,13 @@ func (p *Proxy) onCondureStream(msg [][]byte) {
 		return
 	}
 	p.fanOut(pk, func(q *zhttp.Packet) {
-		s := p.sessions.get(clientKey(q.From, q.ID))
+		k := clientKey(q.From, q.ID)
+		s := p.sessions.get(k)
 		if s == nil {
+			if ws := p.wsSessions.get(k); ws != nil {
+				ws.handle(event{kind: evClient, p: q})
+				return
+			}
 			p.log.Debug().Str("rid", q.ID).Str("type", string(q.Type)).Msg("condure: packet for unknown session")
 			return
 		}
@@ -52,6 +63,8 @@ func (p *Proxy) onZurl(msg [][]byte) {
 			p.fanOut(pk, func(q *zhttp.Packet) {
 				if s := p.zsessions.get(q.ID); s != nil {
 					s.handle(event{kind: evZurl, p: q})
+				} else if ws := p.wsZ.get(q.ID); ws != nil {
+					ws.handle(event{kind: evZurl, p: q})
 				} else {
 					p.log.Debug().Str("zid", q.ID).Str("type", string(q.Type)).Msg("zurl: packet for unknown request")
 				}
@@ -138,6 +151,13 @@ func (p *Proxy) keepAliveRound(now int64) {
 	for i, s := range expiredS {
 		s.handle(expired[i])
 	}
+	p.wsRound(now, func(st *stream, toZurl bool) {
+		if toZurl {
+			check(st, zb, p.zw)
+		} else {
+			check(st, cb, p.cw)
+		}
+	})
 	for _, m := range []struct {
 		b map[string][]*stream
 		w *writer
