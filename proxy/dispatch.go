@@ -123,7 +123,7 @@ func (p *Proxy) keepAliveRound(now int64) {
 	zb := map[string][]*stream{}
 	var expired []event
 	var expiredS []*session
-	check := func(st *stream, batches map[string][]*stream, w *writer) {
+	check := func(st *stream, batches map[string][]*stream, w *writer, ka int64) {
 		if !st.ka.Load() || now-st.lastOut.Load() < ka {
 			return
 		}
@@ -139,23 +139,23 @@ func (p *Proxy) keepAliveRound(now int64) {
 			expired, expiredS = append(expired, event{kind: evExpire, client: true}), append(expiredS, s)
 			return
 		}
-		check(s.client, cb, p.cw)
+		check(s.client, cb, p.cw, ka)
 		if z := s.zcur.Load(); z != nil {
 			if now-z.lastIn.Load() > exp {
 				expired, expiredS = append(expired, event{kind: evExpire}), append(expiredS, s)
 				return
 			}
-			check(z, zb, p.zw)
+			check(z, zb, p.zw, ka)
 		}
 	})
 	for i, s := range expiredS {
 		s.handle(expired[i])
 	}
-	p.wsRound(now, func(st *stream, toZurl bool) {
+	p.wsRound(now, func(st *stream, toZurl bool, every int64) {
 		if toZurl {
-			check(st, zb, p.zw)
+			check(st, zb, p.zw, every)
 		} else {
-			check(st, cb, p.cw)
+			check(st, cb, p.cw, every)
 		}
 	})
 	for _, m := range []struct {

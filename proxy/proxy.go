@@ -61,6 +61,7 @@ type Proxy struct {
 	keepAlive, expiry, tick time.Duration
 	settle                  time.Duration // wait before taking new sessions
 	ackDelay                time.Duration // how long a bodiless request's ack may wait for the response (0: ack at once)
+	wsGrace                 time.Duration // see wsReadingGrace
 
 	// Set up by Run.
 	ctx     context.Context
@@ -92,6 +93,11 @@ const DefaultAckDelay = 100 * time.Millisecond
 // the response; 0 acks at once, as Pushpin does.
 func WithAckDelay(d time.Duration) Option { return func(p *Proxy) { p.ackDelay = d } }
 
+// WithWSReadingGrace sets how recent a WebSocket client's credits must be
+// for it to count as still reading, and so to fall behind further than the
+// queue bound (default 1 s; 0 holds every client to the bound).
+func WithWSReadingGrace(d time.Duration) Option { return func(p *Proxy) { p.wsGrace = d } }
+
 // WithSettle sets how long Run waits after connecting before it takes new
 // sessions (default 500 ms, see Run).
 func WithSettle(d time.Duration) Option { return func(p *Proxy) { p.settle = d } }
@@ -104,6 +110,7 @@ func New(cfg *configs.Config, log zerolog.Logger, opts ...Option) (*Proxy, error
 		sessions: newRegistry[*session](), zsessions: newRegistry[*session](),
 		wsSessions: newRegistry[*wsSession](), wsCids: newRegistry[*wsSession](), wsZ: newRegistry[*wsSession](),
 		keepAlive: DefaultKeepAlive, expiry: DefaultExpiry, settle: 500 * time.Millisecond, ackDelay: DefaultAckDelay,
+		wsGrace: wsReadingGrace,
 	}
 	for _, o := range opts {
 		o(p)

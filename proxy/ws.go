@@ -20,6 +20,17 @@ const (
 	// stream_max_queue_size default). Past it the client is closed with
 	// 1008, never left with a gap.
 	maxWSQueue = 1 << 20
+	// wsReadingSlack is how many times maxWSQueue a client may fall
+	// behind while it still takes data (its credits came back within
+	// wsReadingGrace): then the writes to it, not its reading, are what is
+	// late (a publisher's burst), and closing it would cut off a client
+	// that keeps up. One whose credits stopped is closed at maxWSQueue.
+	// The handler's stream holds use the same rule.
+	wsReadingSlack = 32
+	wsReadingGrace = time.Second
+	// wsMsgOverhead is what a queued message costs beyond its bytes, so
+	// that tiny messages cannot queue without limit either.
+	wsMsgOverhead = 64
 	// wsCloseWait is how long a backend that was sent a close because
 	// the client vanished has to answer it before it is canceled.
 	wsCloseWait = 5 * time.Second
@@ -61,6 +72,7 @@ type wsSession struct {
 	ctlOn   atomic.Bool            // `here` sent: keep-alive items due
 	ctlLast atomic.Int64           // last here/keep-alive item (unix ns)
 	tickAt  atomic.Int64           // when evTick is wanted (unix ns), 0: never
+	starved atomic.Bool            // frames wait for the client's credits
 
 	mu      sync.Mutex // everything below
 	ph      wsPhase
@@ -73,6 +85,7 @@ type wsSession struct {
 	mdata      bool // ... on data packets too (ext.multi-data)
 	inSeq      int64
 	credits    int64   // content bytes the client takes now
+	lastCredit int64   // when the client last gave credits (unix ns): the queue bound
 	cCredit    int     // client bytes forwarded, to give back as credits
 	cInMid     bool    // a fragmented client message is under way
 	cInKind    wsKind  // its kind
@@ -80,6 +93,8 @@ type wsSession struct {
 	held       []wsFrame
 	heldBytes  int // handler messages waiting for a backend message to end
 	fromClient wsQueue
+	outMid     bool // a message to the client is partly written
+	closing    bool // our close to the client is queued: nothing is added
 	cInClosed  bool // the client sent its close
 	cOutClosed bool // we sent ours
 	cGone      bool // the client vanished (cancel): the backend is closing
@@ -193,6 +208,7 @@ func (s *wsSession) unlock() {
 		}
 		s.bkCredit = 0
 		s.setTick()
+		s.starved.Store(!s.toClient.empty()) // pumpOut left it: short of credits
 	} else if !s.cleaned {
 		s.cleaned = true
 		s.client.ka.Store(false)
@@ -253,6 +269,7 @@ func (s *wsSession) begin() {
 	}
 	s.inSeq = 1
 	s.credits = p.Credits
+	s.lastCredit = time.Now().UnixNano()
 	s.client.multi = s.multi
 	s.client.ka.Store(true)
 	scheme, host, rest, ok := splitURI(p.URI)

@@ -25,7 +25,8 @@ type wsRig struct {
 
 func newWSRig(t *testing.T, routes ...string) *wsRig {
 	t.Helper()
-	r := &wsRig{rig: newRig(t, routes, ""), zSeq: map[string]int64{}}
+	// No reading grace: a client short of credits is held to the bound.
+	r := &wsRig{rig: newRig(t, routes, "", WithWSReadingGrace(0)), zSeq: map[string]int64{}}
 	mk := func(typ zmq.Type, name string) *zmq.Socket {
 		s, err := zmq.New(typ, zmq.Options{RecvTimeout: 2})
 		if err != nil {
@@ -292,9 +293,24 @@ func TestWSQueueBound(t *testing.T) {
 	if len(p.Body) != 1000 || !p.More {
 		t.Fatalf("first part %d", len(p.Body))
 	}
+	// The message under way is finished (condure writes no close inside
+	// a message), then the close comes; the rest was discarded.
+	s := r.px.wsSessions.get(clientKey("condure", "ws-q"))
+	testwait.For(t, 5*time.Second, func() error {
+		closing := false
+		s.with(func() { closing = s.closing })
+		if !closing {
+			return errString("not closing yet")
+		}
+		return nil
+	})
+	r.clientSend("ws-q", zhttp.Packet{Type: zhttp.Credit, Credits: 500000, HasCredits: true})
+	if p = r.clientRecv(); len(p.Body) != 99000 || p.More {
+		t.Fatalf("rest %d more=%v", len(p.Body), p.More)
+	}
 	p = r.clientRecv()
 	if p.Type != zhttp.Close || p.Code != 1008 || string(p.Body) != "client cannot keep up" {
-		t.Fatalf("want 1008, got %+v", p)
+		t.Fatalf("want 1008, got type %q code %d, %d bytes", p.Type, p.Code, len(p.Body))
 	}
 	if p := r.zurlRecv(5 * time.Second); p.Type != zhttp.Close {
 		t.Fatalf("backend got %+v", p)

@@ -188,7 +188,7 @@ func (s *wsSession) wroteToClient() {
 // of their zws streams (through check, batched with the HTTP sessions'),
 // expiry, ws-control keep-alive items every keep-alive interval (batched
 // up to 128 a packet) and the sessions' own timers.
-func (p *Proxy) wsRound(now int64, check func(st *stream, toZurl bool)) {
+func (p *Proxy) wsRound(now int64, check func(st *stream, toZurl bool, every int64)) {
 	ka, exp := p.keepAlive.Nanoseconds(), p.expiry.Nanoseconds()
 	var items []wscontrol.Item
 	var due []*wsSession
@@ -198,13 +198,21 @@ func (p *Proxy) wsRound(now int64, check func(st *stream, toZurl bool)) {
 			due, expired = append(due, s), append(expired, event{kind: evExpire, client: true})
 			return
 		}
-		check(s.client, false)
+		every := ka
+		if s.starved.Load() {
+			// condure holds back the credits it owes a WebSocket whose
+			// client stopped reading and then went on, until it gets a
+			// packet from us (45 s later: the keep-alive): a session
+			// waiting for credits nudges it every tick.
+			every = min(ka, p.tick.Nanoseconds())
+		}
+		check(s.client, false, every)
 		if z := s.zcur.Load(); z != nil {
 			if now-z.lastIn.Load() > exp {
 				due, expired = append(due, s), append(expired, event{kind: evExpire})
 				return
 			}
-			check(z, true)
+			check(z, true, ka)
 		}
 		if s.ctlOn.Load() && now-s.ctlLast.Load() >= ka {
 			s.ctlLast.Store(now)

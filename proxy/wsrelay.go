@@ -12,7 +12,8 @@ import (
 
 // onClient takes a packet from the connection manager.
 func (s *wsSession) onClient(p *zhttp.Packet) {
-	s.client.lastIn.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	s.client.lastIn.Store(now)
 	switch p.Type {
 	case zhttp.Cancel, zhttp.Error:
 		s.clientGone()
@@ -25,8 +26,9 @@ func (s *wsSession) onClient(p *zhttp.Packet) {
 		return
 	}
 	s.inSeq++
-	if p.HasCredits {
+	if p.HasCredits && p.Credits > 0 {
 		s.credits += p.Credits
+		s.lastCredit = now
 	}
 	if s.cGone {
 		return
@@ -112,7 +114,7 @@ func (s *wsSession) pumpIn() {
 
 // pumpOut writes queued frames to the client within its credits.
 func (s *wsSession) pumpOut() {
-	if s.ph != wsOpen || s.cGone {
+	if s.ph != wsOpen || s.cGone || s.cOutClosed {
 		return
 	}
 	wrote := false
@@ -126,6 +128,9 @@ func (s *wsSession) pumpOut() {
 			return
 		}
 		s.credits -= int64(len(f.data))
+		if f.isContent() {
+			s.outMid = f.more
+		}
 		s.sendClient(wsPacket(&f), false)
 		wrote = true
 		if whole {
@@ -281,10 +286,11 @@ func (s *wsSession) bkClosed(code int, reason []byte) {
 		s.end()
 		return
 	}
-	if s.detached {
+	if s.detached || s.closing || s.cOutClosed {
 		return
 	}
 	s.flushHeld()
+	s.closing = true
 	s.toClient.push(wsFrame{kind: wsClose, code: code, data: reason})
 	s.pumpOut()
 }
@@ -294,7 +300,7 @@ func (s *wsSession) bkClosed(code int, reason []byte) {
 // ones are dropped (grip.md §10.1).
 func (s *wsSession) bkFrame(f wsFrame) {
 	f.credit = len(f.data)
-	if s.cGone || (s.detached && !s.bkMid) {
+	if s.cGone || s.closing || s.cOutClosed || (s.detached && !s.bkMid) {
 		s.bkCredit += f.credit
 		return
 	}
@@ -370,16 +376,21 @@ func (s *wsSession) gripControl(msg []byte) {
 }
 
 // ctlSend queues a message from the handler for the client. Nothing is
-// dropped: past maxWSQueue bytes waiting the client is closed with 1008.
+// dropped: past maxWSQueue bytes waiting (wsReadingSlack times that while
+// the client still takes data) the client is closed with 1008.
 func (s *wsSession) ctlSend(f wsFrame) {
-	if s.ph != wsOpen || s.cOutClosed || s.cGone {
+	if s.ph != wsOpen || s.cOutClosed || s.cGone || s.closing {
 		s.ackSend(f.reqID)
 		return
 	}
 	queued := s.toClient.bytes + s.heldBytes
-	if queued > 0 && queued+len(f.data) > maxWSQueue {
-		s.overflow()
-		return
+	if queued > 0 {
+		cost := queued + (len(s.toClient.q)+len(s.held)+1)*wsMsgOverhead + len(f.data)
+		if cost > maxWSQueue && (cost > maxWSQueue*wsReadingSlack ||
+			time.Now().UnixNano()-s.lastCredit >= int64(s.px.wsGrace)) {
+			s.overflow()
+			return
+		}
 	}
 	if s.bkMid {
 		s.held = append(s.held, f)
@@ -391,26 +402,51 @@ func (s *wsSession) ctlSend(f wsFrame) {
 }
 
 // overflow closes a client that cannot keep up with what is sent to it:
-// what waits is discarded, the close goes at once (a control frame may
-// cut into a fragmented message), and the backend is closed too.
+// the messages waiting are discarded and the backend is closed too. A
+// message partly written is finished first (condure writes no close
+// inside a message: the client would wait for its end for ever); the
+// close comes right after it, else at once.
 func (s *wsSession) overflow() {
 	s.lg().Info().Int("queued", s.toClient.bytes+s.heldBytes).Msg("client cannot keep up, closing")
-	for _, f := range append(s.toClient.reset(), s.held...) {
+	keep := 0
+	if s.outMid {
+		for i := range s.toClient.q {
+			if f := &s.toClient.q[i]; f.isContent() && !f.more {
+				keep = i + 1
+				break
+			}
+		}
+	}
+	q := s.toClient.reset()
+	for _, f := range q[:keep] {
+		s.toClient.push(f)
+	}
+	for _, f := range append(q[keep:], s.held...) {
 		s.ackSend(f.reqID)
 	}
 	s.held, s.heldBytes = nil, 0
 	if !s.detached && s.be != nil {
 		s.be.close(-1, nil)
 	}
-	s.closeClient(closePolicy, []byte(textCannotKeepUp))
+	s.closing = true
+	if keep == 0 {
+		s.closeClient(closePolicy, []byte(textCannotKeepUp))
+		return
+	}
+	s.toClient.push(wsFrame{kind: wsClose, code: closePolicy, data: []byte(textCannotKeepUp)})
+	s.pumpOut()
 }
 
 // ctlClose is the handler's `close`: the backend gets a close, the client
 // one after what is queued for it.
 func (s *wsSession) ctlClose(code int, reason []byte) {
+	if s.closing || s.cOutClosed {
+		return
+	}
 	if !s.detached && s.be != nil {
 		s.be.close(-1, nil)
 	}
+	s.closing = true
 	s.flushHeld()
 	s.toClient.push(wsFrame{kind: wsClose, code: code, data: reason})
 	s.pumpOut()
