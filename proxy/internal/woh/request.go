@@ -1,0 +1,164 @@
+package woh
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pushpin-go/pushpin/proto/wsevents"
+	"github.com/pushpin-go/pushpin/proto/zhttp"
+)
+
+// dropRequestHeader lists the client handshake headers never forwarded:
+// Pushpin's own list (Upgrade, Accept, Connection-Id, Content-Length, and
+// Meta-* so a client cannot forge connection meta), Content-Type and
+// Sec-WebSocket-Extensions which the Conn sets itself, and the hop-by-hop
+// headers in case the caller passes raw client headers.
+func dropRequestHeader(name string) bool {
+	if len(name) >= 5 && strings.EqualFold(name[:5], "Meta-") {
+		return true
+	}
+	for _, x := range [...]string{"Upgrade", "Accept", "Connection-Id", "Content-Length",
+		"Content-Type", "Sec-WebSocket-Extensions", "Connection", "Keep-Alive", "TE",
+		"Trailer", "Transfer-Encoding", "Expect", "Accept-Encoding", "Content-Encoding"} {
+		if strings.EqualFold(name, x) {
+			return true
+		}
+	}
+	return false
+}
+
+func sanitize(in zhttp.Headers, offerGrip bool) zhttp.Headers {
+	out := make(zhttp.Headers, 0, len(in)+1)
+	for _, h := range in {
+		if !dropRequestHeader(h.Name) {
+			out = append(out, h)
+		}
+	}
+	if offerGrip {
+		out = append(out, zhttp.Header{Name: "Sec-WebSocket-Extensions", Value: "grip"})
+	}
+	return out
+}
+
+// requestHeaders builds a request's headers afresh (new Grip-Sig, current
+// meta, the body's length).
+func (c *Conn) requestHeaders() zhttp.Headers {
+	h := make(zhttp.Headers, 0, len(c.base)+6+len(c.meta))
+	h = append(h, c.base...)
+	if c.cfg.Sign != nil {
+		h = c.cfg.Sign(h)
+	}
+	h = append(h,
+		zhttp.Header{Name: "Accept", Value: wsevents.ContentType},
+		zhttp.Header{Name: "Connection-Id", Value: c.cid},
+		zhttp.Header{Name: "Content-Type", Value: wsevents.ContentType},
+		zhttp.Header{Name: "Content-Length", Value: strconv.Itoa(len(c.reqBody))})
+	for _, m := range c.meta {
+		h = append(h, zhttp.Header{Name: "Meta-" + m.name, Value: m.value})
+	}
+	return h
+}
+
+// needSend reports whether a request is due now (timers aside).
+func (c *Conn) needSend() bool {
+	switch {
+	case c.phase == finished, c.inflight:
+		return false
+	case c.gone:
+		return !c.discSent
+	case c.phase == opening:
+		return false // OPEN is re-sent only by the keep-alive timer
+	case c.refresh, c.closing && !c.closeSent:
+		// A close goes even to a slow client's backend (Pushpin held it
+		// back too): a closing client reads nothing more anyway.
+		return true
+	case c.pending >= c.cfg.Window:
+		// The client is slow: do not fetch more for it yet.
+		return false
+	}
+	return len(c.queue) > 0
+}
+
+func (c *Conn) maybeSend(out *[]Action) {
+	if c.needSend() {
+		c.send(out)
+	}
+}
+
+// send builds and returns the next request: OPEN, DISCONNECT alone, or the
+// queued messages (up to Window bytes, the last may overshoot; one with
+// OneEvent) followed by a due CLOSE.
+func (c *Conn) send(out *[]Action) {
+	c.kaAt = time.Time{} // any request stops the keep-alive timer
+	c.refresh = false
+	c.reqContent, c.reqClose, c.reqOpen = 0, false, false
+	var body []byte
+	switch {
+	case c.gone:
+		body = wsevents.Append(nil, wsevents.Disconnect, nil)
+		c.discSent = true
+	case c.phase == opening:
+		body = wsevents.Append(nil, wsevents.Open, nil)
+		c.reqOpen = true
+	default:
+		size := 0
+		for _, m := range c.queue {
+			size += len(m.data) + 20
+		}
+		body = make([]byte, 0, size+len(c.closeText)+16)
+		events, take := 0, 0
+		for take < len(c.queue) && c.reqContent < c.cfg.Window && !(c.cfg.OneEvent && events >= 1) {
+			m := c.queue[take]
+			body = wsevents.Append(body, m.typ, m.data)
+			c.reqContent += len(m.data)
+			events++
+			take++
+		}
+		c.queueBytes -= c.reqContent
+		n := copy(c.queue, c.queue[take:])
+		clear(c.queue[n:])
+		c.queue = c.queue[:n]
+		if c.closing && !c.closeSent && !(c.cfg.OneEvent && events >= 1) {
+			body = wsevents.AppendClose(body, c.closeCode, c.closeText)
+			c.reqClose = true
+		}
+	}
+	c.reqBody = body
+	c.inflight = true
+	c.respCode, c.respBody, c.respHeaders = 0, nil, nil
+	*out = append(*out, SendRequest{Headers: c.requestHeaders(), Body: body})
+}
+
+// NewConnectionID returns a random RFC 4122 version 4 UUID, the form of
+// Pushpin's Connection-Id. Unique, not secret: math/rand/v2 suffices.
+func NewConnectionID() string {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
+// HTTPScheme maps the client's URI scheme to the request's: wss → https,
+// anything else (ws) → http.
+func HTTPScheme(wsScheme string) string {
+	if strings.EqualFold(wsScheme, "wss") || strings.EqualFold(wsScheme, "https") {
+		return "https"
+	}
+	return "http"
+}
