@@ -53,10 +53,6 @@ type Proxy struct {
 	wsSessions *registry[*wsSession] // (client from, id) → WebSocket session
 	wsCids     *registry[*wsSession] // connection id (cid) → WebSocket session
 	wsZ        *registry[*wsSession] // backend zws stream / WOH request id → WebSocket session
-	// newWOH makes the WebSocket-over-HTTP backend of an over_http target
-	// (host is the Host the backend gets); nil until it is built, and such
-	// targets are then skipped.
-	newWOH func(s *wsSession, t *routing.Target, host string) wsBackend
 
 	keepAlive, expiry, tick time.Duration
 	settle                  time.Duration // wait before taking new sessions

@@ -315,12 +315,17 @@ func (s *wsSession) tryTarget(i int) {
 	r := s.route
 	for ; i < len(r.Targets); i++ {
 		t := &r.Targets[i]
-		if t.Type != routing.TargetHTTP || (t.OverHTTP && s.px.newWOH == nil) {
+		if t.Type != routing.TargetHTTP {
 			s.lg().Warn().Str("target", targetName(t)).Msg("target type not supported for WebSockets")
 			s.tried = append(s.tried, targetName(t))
 			continue
 		}
 		s.target = i
+		if t.OverHTTP && !s.trusted && wohClientEvents(s.first.Headers) {
+			s.reject(403, "Forbidden", zhttp.Headers{{Name: "Content-Type", Value: "text/plain"}},
+				[]byte("Client not allowed to send WebSocket events directly.\n"))
+			return
+		}
 		host, hostHdr := s.host, ""
 		if r.AsHost != "" {
 			host, hostHdr = r.AsHost, r.AsHost
@@ -346,7 +351,7 @@ func (s *wsSession) tryTarget(i int) {
 		}
 		s.outHeaders = hdrs
 		if t.OverHTTP {
-			s.be = s.px.newWOH(s, t, host)
+			s.be = newWOH(s, t, host)
 		} else {
 			s.be = newWSPass(s, t, wsTargetURI(t, host, s.rest))
 		}

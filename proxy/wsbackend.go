@@ -20,11 +20,19 @@ type wsBackend interface {
 	writable() bool
 	// room is how many content bytes the backend takes now.
 	room() int64
-	// send sends one frame that room allowed.
-	send(f wsFrame)
+	// send sends one frame that room allowed; it returns how many bytes
+	// the client may be credited for it now (WOH credits later, through
+	// the session's cCredit).
+	send(f wsFrame) int
 	// close sends our close (code -1: none), once; the backend's close
 	// reply comes through bkClosed.
 	close(code int, reason []byte)
+	// gone: the client vanished without a close (passthrough: a close
+	// 1001; WOH: DISCONNECT); the backend reports its end with bkClosed or
+	// by ending.
+	gone()
+	// detach drops the backend side for good (grip.md §10.2 detach).
+	detach()
 	// credit gives back n bytes of the backend's frames that reached the
 	// client (or were dropped): the backend may send that much more.
 	credit(n int)

@@ -52,10 +52,14 @@ func (b *wsPass) writable() bool { return b.open && !b.outClosed && !b.done }
 
 func (b *wsPass) room() int64 { return b.credits }
 
-func (b *wsPass) send(f wsFrame) {
+func (b *wsPass) send(f wsFrame) int {
 	b.credits -= int64(len(f.data))
 	b.s.px.zw.write(&outItem{st: b.z, pkt: wsPacket(&f)})
+	return len(f.data)
 }
+
+func (b *wsPass) detach() { b.close(-1, nil) }
+func (b *wsPass) gone()   { b.close(closeGoingAway, nil) }
 
 func (b *wsPass) close(code int, reason []byte) {
 	if !b.open || b.outClosed || b.done {

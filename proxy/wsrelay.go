@@ -91,7 +91,11 @@ func (s *wsSession) clientGone() {
 		s.end()
 		return
 	}
-	s.be.close(closeGoingAway, nil)
+	s.be.gone()
+	if s.be.ended() {
+		s.end()
+		return
+	}
 	s.closeBy = time.Now().Add(wsCloseWait).UnixNano()
 }
 
@@ -107,8 +111,7 @@ func (s *wsSession) pumpIn() {
 			s.be.close(f.code, f.data)
 			return
 		}
-		s.be.send(f)
-		s.cCredit += len(f.data)
+		s.cCredit += s.be.send(f)
 	}
 }
 
@@ -159,8 +162,6 @@ func (s *wsSession) closeClient(code int, reason []byte) {
 // (grip.md §10.1), the handler is told about the session if it needs to
 // be, and the client gets its 101.
 func (s *wsSession) bkConnected(reason string, headers zhttp.Headers) {
-	s.ph = wsOpen
-	t := &s.route.Targets[s.target]
 	passUp := s.trusted || s.route.NoGrip
 	var gripExt grip.Params
 	var gripRaw string
@@ -201,7 +202,16 @@ func (s *wsSession) bkConnected(reason string, headers zhttp.Headers) {
 			}
 		}
 	}
-	if s.grip || len(t.Subscriptions) > 0 || len(channels) > 0 {
+	s.accepted(reason, out, s.grip, channels)
+}
+
+// accepted answers the client's handshake with 101: the handler is told
+// about the session if GRIP is on (gripOn) or it has channels (sub= or
+// Grip-Channel).
+func (s *wsSession) accepted(reason string, out zhttp.Headers, gripOn bool, channels []string) {
+	s.ph = wsOpen
+	t := &s.route.Targets[s.target]
+	if gripOn || len(t.Subscriptions) > 0 || len(channels) > 0 {
 		s.startControl(append(append([]string(nil), t.Subscriptions...), channels...))
 	}
 	p := zhttp.Packet{Code: 101, HasCode: true, Reason: reason, Headers: out, HasHeaders: true,
@@ -240,6 +250,20 @@ func (s *wsSession) startControl(channels []string) {
 	s.ctlLast.Store(time.Now().UnixNano())
 	s.ctlOn.Store(true)
 	s.px.wsctl.send(items...)
+}
+
+// ctlSubscribe subscribes the session to a channel (a Grip-Channel on a
+// WebSocket-over-HTTP OPEN response).
+func (s *wsSession) ctlSubscribe(ch string) {
+	if !s.ctl {
+		s.startControl([]string{ch})
+		return
+	}
+	if s.px.wsctl != nil {
+		it := wscontrol.NewItem(s.cid, wscontrol.Subscribe)
+		it.Channel, it.ReqID = ch, s.newReqID()
+		s.px.wsctl.send(it)
+	}
 }
 
 // bkFailed: the backend connection ended before or instead of a session.
@@ -460,7 +484,7 @@ func (s *wsSession) ctlDetach() {
 	s.detached = true
 	s.fromClient.reset()
 	if s.be != nil {
-		s.be.close(-1, nil)
+		s.be.detach()
 	}
 }
 

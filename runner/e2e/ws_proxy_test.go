@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -371,5 +372,151 @@ func TestPxwsSlowClient(t *testing.T) {
 			t.Fatalf("slow client got all %d messages: the test did not fill its queue", got)
 		}
 		t.Logf("slow client got %d of %d, then 1008", got, n)
+	}, pxwsOursProxyOnly)
+}
+
+// pxwsWOHBackend is a WebSocket-over-HTTP backend (application/
+// websocket-events, its own small codec): it accepts OPEN with the grip
+// extension, subscribes the connection to ?ch= and greets it with
+// "m:hello"; it echoes TEXT as "m:echo:<msg>", answers CLOSE with the same
+// code, and records the close codes and DISCONNECTs it gets.
+type pxwsWOHBackend struct {
+	ln          net.Listener
+	mu          sync.Mutex
+	closes      []int
+	disconnects int
+	cids        map[string]bool
+}
+
+func pxwsNewWOHBackend(t *testing.T) *pxwsWOHBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &pxwsWOHBackend{ln: ln, cids: map[string]bool{}}
+	srv := &http.Server{Handler: http.HandlerFunc(b.serve)}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return b
+}
+
+func (b *pxwsWOHBackend) port() int { return b.ln.Addr().(*net.TCPAddr).Port }
+
+type pxwsEvent struct {
+	typ  string
+	data []byte
+}
+
+// pxwsParseEvents parses "TYPE[ hexlen]\r\n[content\r\n]" events.
+func pxwsParseEvents(body []byte) ([]pxwsEvent, error) {
+	var out []pxwsEvent
+	for len(body) > 0 {
+		i := bytes.Index(body, []byte("\r\n"))
+		if i < 0 {
+			return nil, errors.New("no line end")
+		}
+		line := string(body[:i])
+		body = body[i+2:]
+		typ, hexLen, has := strings.Cut(line, " ")
+		ev := pxwsEvent{typ: typ}
+		if has {
+			var n int
+			if _, err := fmt.Sscanf(hexLen, "%x", &n); err != nil || len(body) < n+2 {
+				return nil, fmt.Errorf("bad length %q", hexLen)
+			}
+			ev.data, body = body[:n], body[n+2:]
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+func pxwsEvent2(typ string, data []byte) string {
+	if data == nil {
+		return typ + "\r\n"
+	}
+	return fmt.Sprintf("%s %x\r\n%s\r\n", typ, len(data), data)
+}
+
+func (b *pxwsWOHBackend) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	evs, err := pxwsParseEvents(body)
+	if err != nil || r.Header.Get("Content-Type") != "application/websocket-events" {
+		http.Error(w, "bad events", http.StatusBadRequest)
+		return
+	}
+	b.mu.Lock()
+	b.cids[r.Header.Get("Connection-Id")] = true
+	b.mu.Unlock()
+	var out strings.Builder
+	for _, ev := range evs {
+		switch ev.typ {
+		case "OPEN":
+			w.Header().Set("Sec-WebSocket-Extensions", "grip")
+			out.WriteString(pxwsEvent2("OPEN", nil))
+			if ch := r.URL.Query().Get("ch"); ch != "" {
+				out.WriteString(pxwsEvent2("TEXT", []byte(`c:{"type":"subscribe","channel":"`+ch+`"}`)))
+			}
+			out.WriteString(pxwsEvent2("TEXT", []byte("m:hello")))
+		case "TEXT":
+			out.WriteString(pxwsEvent2("TEXT", append([]byte("m:echo:"), ev.data...)))
+		case "CLOSE":
+			code := 0
+			if len(ev.data) >= 2 {
+				code = int(ev.data[0])<<8 | int(ev.data[1])
+			}
+			b.mu.Lock()
+			b.closes = append(b.closes, code)
+			b.mu.Unlock()
+			out.WriteString(pxwsEvent2("CLOSE", ev.data[:min(2, len(ev.data))]))
+		case "DISCONNECT":
+			b.mu.Lock()
+			b.disconnects++
+			b.mu.Unlock()
+		}
+	}
+	w.Header().Set("Content-Type", "application/websocket-events")
+	_, _ = io.WriteString(w, out.String())
+}
+
+func (b *pxwsWOHBackend) state() ([]int, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]int(nil), b.closes...), b.disconnects
+}
+
+// WebSocket-over-HTTP through our proxy: GRIP greeting, a publish, echo,
+// the close code both ways, a DISCONNECT for a client that vanishes.
+func TestPxwsOverHTTP(t *testing.T) {
+	forEachStack(t, func(t *testing.T, tr tiers) {
+		be := pxwsNewWOHBackend(t)
+		s := tr.start(t, fmt.Sprintf("* localhost:%d,over_http", be.port()))
+		c := pxwsDial(t, s, "/woh?ch=w", true)
+		if m := c.next(t, 5*time.Second); string(m.data) != "hello" {
+			t.Fatalf("greeting %q", m.data)
+		}
+		pxwsPublishUntil(t, s, "w", c)
+		c.send(t, websocket.TextMessage, []byte("abc"))
+		if m := c.next(t, 5*time.Second); string(m.data) != "echo:abc" {
+			t.Fatalf("echo %q", m.data)
+		}
+		_ = c.c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4001, "bye"))
+		if ce := c.closeErr(t, 5*time.Second); ce.Code != 4001 {
+			t.Fatalf("close reply %v", ce)
+		}
+		if codes, _ := be.state(); len(codes) != 1 || codes[0] != 4001 {
+			t.Fatalf("backend close codes %v", codes)
+		}
+		// A client that vanishes: the backend gets DISCONNECT.
+		c2 := pxwsDial(t, s, "/woh", true)
+		c2.next(t, 5*time.Second)
+		c2.c.UnderlyingConn().Close()
+		testwait.For(t, 10*time.Second, func() error {
+			if _, d := be.state(); d != 1 {
+				return fmt.Errorf("%d disconnects", d)
+			}
+			return nil
+		})
 	}, pxwsOursProxyOnly)
 }
