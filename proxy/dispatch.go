@@ -20,6 +20,12 @@ func (p *Proxy) onCondureFirst(msg [][]byte) {
 		p.log.Debug().Msg("condure: dropping first packet without from/id")
 		return
 	}
+	if pk.IsWebSocket() {
+		if !newWSSession(p, pk, time.Now().UnixNano()).start() {
+			p.log.Debug().Str("rid", pk.ID).Msg("condure: duplicate session id, dropped")
+		}
+		return
+	}
 	if !newSession(p, pk, time.Now().UnixNano()).start() {
 		p.log.Debug().Str("rid", pk.ID).Msg("condure: duplicate session id, dropped")
 	}
@@ -34,8 +40,13 @@ func (p *Proxy) onCondureStream(msg [][]byte) {
 		return
 	}
 	p.fanOut(pk, func(q *zhttp.Packet) {
-		s := p.sessions.get(clientKey(q.From, q.ID))
+		k := clientKey(q.From, q.ID)
+		s := p.sessions.get(k)
 		if s == nil {
+			if ws := p.wsSessions.get(k); ws != nil {
+				ws.handle(event{kind: evClient, p: q})
+				return
+			}
 			p.log.Debug().Str("rid", q.ID).Str("type", string(q.Type)).Msg("condure: packet for unknown session")
 			return
 		}
@@ -52,6 +63,8 @@ func (p *Proxy) onZurl(msg [][]byte) {
 			p.fanOut(pk, func(q *zhttp.Packet) {
 				if s := p.zsessions.get(q.ID); s != nil {
 					s.handle(event{kind: evZurl, p: q})
+				} else if ws := p.wsZ.get(q.ID); ws != nil {
+					ws.handle(event{kind: evZurl, p: q})
 				} else {
 					p.log.Debug().Str("zid", q.ID).Str("type", string(q.Type)).Msg("zurl: packet for unknown request")
 				}
@@ -110,7 +123,7 @@ func (p *Proxy) keepAliveRound(now int64) {
 	zb := map[string][]*stream{}
 	var expired []event
 	var expiredS []*session
-	check := func(st *stream, batches map[string][]*stream, w *writer) {
+	check := func(st *stream, batches map[string][]*stream, w *writer, ka int64) {
 		if !st.ka.Load() || now-st.lastOut.Load() < ka {
 			return
 		}
@@ -126,18 +139,25 @@ func (p *Proxy) keepAliveRound(now int64) {
 			expired, expiredS = append(expired, event{kind: evExpire, client: true}), append(expiredS, s)
 			return
 		}
-		check(s.client, cb, p.cw)
+		check(s.client, cb, p.cw, ka)
 		if z := s.zcur.Load(); z != nil {
 			if now-z.lastIn.Load() > exp {
 				expired, expiredS = append(expired, event{kind: evExpire}), append(expiredS, s)
 				return
 			}
-			check(z, zb, p.zw)
+			check(z, zb, p.zw, ka)
 		}
 	})
 	for i, s := range expiredS {
 		s.handle(expired[i])
 	}
+	p.wsRound(now, func(st *stream, toZurl bool, every int64) {
+		if toZurl {
+			check(st, zb, p.zw, every)
+		} else {
+			check(st, cb, p.cw, every)
+		}
+	})
 	for _, m := range []struct {
 		b map[string][]*stream
 		w *writer

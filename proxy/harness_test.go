@@ -29,6 +29,7 @@ type rig struct {
 	zPull, zRouter, zPub *zmq.Socket   // zurl
 	hPull                *zmq.Socket   // handler (Accept)
 	cSeq                 map[string]int64
+	dir                  string // rundir: the proxy's ipc endpoints
 }
 
 // newRig starts the proxy; it acks at once (Pushpin's exchange) unless
@@ -46,7 +47,7 @@ func newRig(t *testing.T, routes []string, extra string, opts ...Option) *rig {
 		t.Fatal(err)
 	}
 	ipc := func(n string) string { return "ipc://" + filepath.Join(dir, "pushpin-"+n) }
-	r := &rig{t: t, cSeq: map[string]int64{}}
+	r := &rig{t: t, cSeq: map[string]int64{}, dir: dir}
 	mk := func(typ zmq.Type, o zmq.Options, bind bool, ep string) *zmq.Socket {
 		o.RecvTimeout = 2
 		s, err := zmq.New(typ, o)
@@ -73,7 +74,7 @@ func newRig(t *testing.T, routes []string, extra string, opts ...Option) *rig {
 	// is sent before the proxy can get it (ZeroMQ's slow joiner).
 	r.zPub = mk(zmq.XPub, zmq.Options{}, true, ipc("zurl-out"))
 	opts = append([]Option{WithID(testID), WithSettle(300 * time.Millisecond), WithAckDelay(0)}, opts...)
-	r.px, err = New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel), opts...)
+	r.px, err = New(cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(testLogLevel), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,3 +223,11 @@ func (r *rig) accept() *handoff.Accept {
 	}
 	return a
 }
+
+// testLogLevel is the rig proxy's log level (PROXY_TEST_LOG=debug for more).
+var testLogLevel = func() zerolog.Level {
+	if l, err := zerolog.ParseLevel(os.Getenv("PROXY_TEST_LOG")); err == nil && l != zerolog.NoLevel {
+		return l
+	}
+	return zerolog.InfoLevel
+}()

@@ -47,19 +47,26 @@ type Proxy struct {
 
 	routeSigners sync.Map // "iss\x00key" → *grip.Signer, for routes with sig_iss/sig_key
 
-	sessions  *registry // (client from, id) → session
-	zsessions *registry // outbound request id → session
+	sessions  *registry[*session] // (client from, id) → session
+	zsessions *registry[*session] // outbound request id → session
+
+	wsSessions *registry[*wsSession] // (client from, id) → WebSocket session
+	wsCids     *registry[*wsSession] // connection id (cid) → WebSocket session
+	wsZ        *registry[*wsSession] // backend zws stream / WOH request id → WebSocket session
 
 	keepAlive, expiry, tick time.Duration
 	settle                  time.Duration // wait before taking new sessions
 	ackDelay                time.Duration // how long a bodiless request's ack may wait for the response (0: ack at once)
+	wsGrace                 time.Duration // see wsReadingGrace
 
 	// Set up by Run.
-	ctx    context.Context
-	cw, zw *writer
-	accept *zmq.Locked
-	acks   *deferack.Queue[string]
-	wg     sync.WaitGroup
+	ctx     context.Context
+	cw, zw  *writer
+	accept  *zmq.Locked
+	acks    *deferack.Queue[string]
+	wsctl   *wsControl  // nil without the ws-control sockets
+	cmdSock *zmq.Socket // command ROUTER, owned by the command goroutine
+	wg      sync.WaitGroup
 }
 
 // Option adjusts a Proxy before it runs.
@@ -82,6 +89,11 @@ const DefaultAckDelay = 100 * time.Millisecond
 // the response; 0 acks at once, as Pushpin does.
 func WithAckDelay(d time.Duration) Option { return func(p *Proxy) { p.ackDelay = d } }
 
+// WithWSReadingGrace sets how recent a WebSocket client's credits must be
+// for it to count as still reading, and so to fall behind further than the
+// queue bound (default 1 s; 0 holds every client to the bound).
+func WithWSReadingGrace(d time.Duration) Option { return func(p *Proxy) { p.wsGrace = d } }
+
 // WithSettle sets how long Run waits after connecting before it takes new
 // sessions (default 500 ms, see Run).
 func WithSettle(d time.Duration) Option { return func(p *Proxy) { p.settle = d } }
@@ -91,8 +103,10 @@ func WithSettle(d time.Duration) Option { return func(p *Proxy) { p.settle = d }
 func New(cfg *configs.Config, log zerolog.Logger, opts ...Option) (*Proxy, error) {
 	p := &Proxy{
 		cfg: cfg, id: "pushpin-proxy_" + strconv.Itoa(os.Getpid()),
-		sessions: newRegistry(), zsessions: newRegistry(),
+		sessions: newRegistry[*session](), zsessions: newRegistry[*session](),
+		wsSessions: newRegistry[*wsSession](), wsCids: newRegistry[*wsSession](), wsZ: newRegistry[*wsSession](),
 		keepAlive: DefaultKeepAlive, expiry: DefaultExpiry, settle: 500 * time.Millisecond, ackDelay: DefaultAckDelay,
+		wsGrace: wsReadingGrace,
 	}
 	for _, o := range opts {
 		o(p)
@@ -203,6 +217,13 @@ func (p *Proxy) Run(ctx context.Context) error {
 			s.handle(event{kind: evAck})
 		}
 	})
+	if socks.wsCtlOut != nil {
+		p.wsctl = &wsControl{px: p, ctx: ctx, log: p.log.With().Str("link", "ws-control").Logger(),
+			out: zmq.NewLocked(socks.wsCtlOut, func(_ [][]byte, err error) {
+				p.log.Warn().Err(err).Msg("ws-control message dropped")
+			})}
+	}
+	p.cmdSock = socks.command
 	p.log.Info().Str("id", p.id).Msg("started")
 	goes := []func(){
 		func() {
@@ -220,6 +241,16 @@ func (p *Proxy) Run(ctx context.Context) error {
 		func() { zmq.RecvLoop(ctx, socks.zurlIn, p.onZurl, p.recvErr("zurl-in")) },
 		func() { zmq.RecvLoop(ctx, socks.retry, p.onRetry, p.recvErr("retry")) },
 		func() { p.ticker(ctx) },
+		func() {
+			if socks.wsCtlIn != nil {
+				zmq.RecvLoop(ctx, socks.wsCtlIn, p.wsctl.onMessage, p.recvErr("ws-control-in"))
+			}
+		},
+		func() {
+			if socks.command != nil {
+				zmq.RecvLoop(ctx, socks.command, p.onCommand, p.recvErr("command"))
+			}
+		},
 		func() {
 			if err := p.routes.Run(ctx); err != nil && ctx.Err() == nil {
 				p.log.Error().Err(err).Msg("routes watcher stopped")
@@ -242,6 +273,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 	p.cw.close()
 	p.zw.close()
 	p.accept.Close()
+	if p.wsctl != nil {
+		p.wsctl.out.Close()
+	}
 	p.log.Info().Msg("stopped")
 	return nil
 }

@@ -10,29 +10,30 @@ import (
 // concurrently, session creation and removal rarely.
 const shardCount = 32
 
-// registry maps a session key to its session. It is a sharded map: every
-// lookup takes one shard's read lock for a few nanoseconds.
-type registry struct {
+// registry maps a session key to its session (an HTTP *session or a
+// WebSocket *wsSession). It is a sharded map: every lookup takes one
+// shard's read lock for a few nanoseconds.
+type registry[T comparable] struct {
 	seed   maphash.Seed
 	shards [shardCount]struct {
 		mu sync.RWMutex
-		m  map[string]*session
+		m  map[string]T
 	}
 }
 
-func newRegistry() *registry {
-	r := &registry{seed: maphash.MakeSeed()}
+func newRegistry[T comparable]() *registry[T] {
+	r := &registry[T]{seed: maphash.MakeSeed()}
 	for i := range r.shards {
-		r.shards[i].m = make(map[string]*session)
+		r.shards[i].m = make(map[string]T)
 	}
 	return r
 }
 
-func (r *registry) shard(key string) int {
+func (r *registry[T]) shard(key string) int {
 	return int(maphash.String(r.seed, key) % shardCount)
 }
 
-func (r *registry) get(key string) *session {
+func (r *registry[T]) get(key string) T {
 	sh := &r.shards[r.shard(key)]
 	sh.mu.RLock()
 	s := sh.m[key]
@@ -41,7 +42,7 @@ func (r *registry) get(key string) *session {
 }
 
 // add stores s under key unless the key is taken; it reports success.
-func (r *registry) add(key string, s *session) bool {
+func (r *registry[T]) add(key string, s T) bool {
 	sh := &r.shards[r.shard(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -53,7 +54,7 @@ func (r *registry) add(key string, s *session) bool {
 }
 
 // del removes key if it still maps to s.
-func (r *registry) del(key string, s *session) {
+func (r *registry[T]) del(key string, s T) {
 	sh := &r.shards[r.shard(key)]
 	sh.mu.Lock()
 	if sh.m[key] == s {
@@ -64,7 +65,7 @@ func (r *registry) del(key string, s *session) {
 
 // each calls fn for every session, one shard at a time; fn must not touch
 // the registry.
-func (r *registry) each(fn func(*session)) {
+func (r *registry[T]) each(fn func(T)) {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.RLock()

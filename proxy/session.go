@@ -38,6 +38,7 @@ const (
 	evZurl                 // packet from zurl
 	evExpire               // a side sent nothing for the expiry time
 	evAck                  // the deferred ack is due (see begin)
+	evTick                 // a WebSocket session's timer is due
 )
 
 type event struct {

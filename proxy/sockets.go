@@ -18,11 +18,14 @@ type sockets struct {
 	zurlIn          *zmq.Socket // SUB "<id> ", connect: zurl's replies
 	accept          *zmq.Socket // PUSH, bind: handoff.Accept to the handler
 	retry           *zmq.Socket // PULL, bind: handoff.Retry from the handler
+	wsCtlIn         *zmq.Socket // PULL, bind: ws-control items from the handler (optional)
+	wsCtlOut        *zmq.Socket // PUSH, bind: ws-control items to the handler (optional)
+	command         *zmq.Socket // ROUTER, bind: zrpc commands (refresh, conncheck; optional)
 }
 
 func (ss *sockets) close() {
 	for _, s := range []*zmq.Socket{ss.condureIn, ss.condureInStream, ss.condureOut, ss.zurlOut,
-		ss.zurlOutStream, ss.zurlIn, ss.accept, ss.retry} {
+		ss.zurlOutStream, ss.zurlIn, ss.accept, ss.retry, ss.wsCtlIn, ss.wsCtlOut, ss.command} {
 		if s != nil {
 			s.Close()
 		}
@@ -53,6 +56,16 @@ func (p *Proxy) openSockets() (*sockets, error) {
 		{&ss.zurlIn, "zurl_in_specs", zmq.Sub, zmq.Options{Subscribe: []string{p.id + " "}, RcvHWM: 101000}, pc.ZurlInSpecs, false},
 		{&ss.accept, "handler_accept_spec", zmq.Push, zmq.Options{SndHWM: 1000, IPCFileMode: ipcMode}, pc.HandlerAcceptSpec, true},
 		{&ss.retry, "handler_retry_in_spec", zmq.Pull, zmq.Options{IPCFileMode: ipcMode}, pc.HandlerRetryInSpec, true},
+	}
+	// The ws-control pair and the command socket are optional, as in
+	// Pushpin: without them WebSockets are plain passthrough.
+	if len(pc.HandlerWSControlInSpec) > 0 && len(pc.HandlerWSControlOutSpec) > 0 {
+		all = append(all,
+			spec{&ss.wsCtlIn, "handler_ws_control_in_spec", zmq.Pull, zmq.Options{RcvHWM: 101000, IPCFileMode: ipcMode}, pc.HandlerWSControlInSpec, true},
+			spec{&ss.wsCtlOut, "handler_ws_control_out_spec", zmq.Push, zmq.Options{SndHWM: 101000, IPCFileMode: ipcMode}, pc.HandlerWSControlOutSpec, true})
+	}
+	if len(pc.CommandSpec) > 0 {
+		all = append(all, spec{&ss.command, "command_spec", zmq.Router, zmq.Options{IPCFileMode: ipcMode}, pc.CommandSpec, true})
 	}
 	for _, sp := range all {
 		s, err := zmq.New(sp.t, sp.o)

@@ -32,6 +32,10 @@ type stream struct {
 	ka      atomic.Bool  // include in keep-alive rounds
 
 	closed bool // guarded by the writer's mu: a final packet went out
+	// mid (guarded by the writer's mu) says the last data packet written
+	// had more:true: a WebSocket message toward the peer is partly sent,
+	// so a shared data packet (writeShared) must not go in between.
+	mid bool
 }
 
 func newStream(id, to string, now int64) *stream {
@@ -115,6 +119,9 @@ func (w *writer) writeLocked(it *outItem) {
 		w.emit(it.batch[0].to, &p, false)
 		return
 	}
+	if it.pkt.Type == zhttp.Data {
+		it.st.mid = it.pkt.More
+	}
 	st := it.st
 	if st.closed {
 		return
@@ -127,6 +134,39 @@ func (w *writer) writeLocked(it *outItem) {
 		st.closed = true
 	}
 	w.emit(st.to, p, it.push)
+}
+
+// writeShared sends one data packet p to every stream of sts (all toward
+// the same receiver, which announced ext.multi-data) with a list-form id,
+// each entry with the stream's next seq: a message published to many
+// WebSocket sessions is encoded once. A stream that is closed or in the
+// middle of a fragmented message cannot take it; those are returned for
+// the caller to deliver one by one.
+func (w *writer) writeShared(sts []*stream, p zhttp.Packet) (skipped []*stream) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	ids := make([]zhttp.IDSeq, 0, len(sts))
+	for _, st := range sts {
+		if st.closed || st.mid {
+			skipped = append(skipped, st)
+			continue
+		}
+		ids = append(ids, zhttp.IDSeq{ID: st.id, Seq: st.outSeq.Add(1) - 1})
+		st.lastOut.Store(now)
+	}
+	if len(ids) == 0 {
+		return skipped
+	}
+	p.From, p.ID, p.IDs, p.HasSeq = w.from, "", ids, false
+	w.emit(sts[0].to, &p, false)
+	if cap(w.buf) > 1<<20 {
+		w.buf = make([]byte, 0, 64<<10)
+	}
+	return skipped
 }
 
 func (w *writer) emit(to string, p *zhttp.Packet, push bool) {
