@@ -124,5 +124,5 @@ func TestWSChatExample(t *testing.T) {
 				}
 			}
 		}
-	}, allReal)
+	}, allOurs, realCondureOurs, ourConnMgrReal, allReal)
 }
