@@ -303,7 +303,7 @@ func TestCmwsWebSocketOverHTTP(t *testing.T) {
 			}
 			return nil
 		})
-	}, ourConnMgrReal, allReal)
+	}, allOurs, ourConnMgrReal, allReal)
 }
 
 // Passthrough: zurl opens the backend WebSocket; messages (text, binary,
@@ -344,7 +344,7 @@ func TestCmwsWebSocketPassthrough(t *testing.T) {
 			}
 			cmwsExpectCloseCode(t, c, 4001)
 		}
-	}, ourConnMgrReal, allReal)
+	}, allOurs, ourConnMgrReal, allReal)
 }
 
 func cmwsClip(s string) string {

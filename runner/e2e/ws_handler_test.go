@@ -355,7 +355,7 @@ func TestHWSPublishToWebSockets(t *testing.T) {
 			}
 			break
 		}
-	}, hwsOursHandlerOnly)
+	}, allOurs, hwsOursHandlerOnly)
 }
 
 func TestHWSKeepAliveDelayedRefresh(t *testing.T) {
@@ -397,7 +397,7 @@ func TestHWSKeepAliveDelayedRefresh(t *testing.T) {
 		if m := hwsRefresh(t, s, map[string]any{"cid": "no-such-cid"}); m["success"] != false {
 			t.Fatalf("refresh of an unknown cid: %v", m)
 		}
-	}, hwsOursHandlerOnly)
+	}, allOurs, hwsOursHandlerOnly)
 }
 
 // 1,000 WebSocket clients subscribed to one channel each get one publish.
@@ -465,5 +465,5 @@ func TestHWSFanout(t *testing.T) {
 		if got.Load() != n {
 			t.Fatalf("%d of %d clients got the publish", got.Load(), n)
 		}
-	}, hwsOursHandlerOnly)
+	}, allOurs, hwsOursHandlerOnly)
 }

@@ -282,7 +282,7 @@ func TestPxwsGripPublish(t *testing.T) {
 		if ce := c2.closeErr(t, 5*time.Second); ce.Code != 4002 || ce.Text != "backend bye" {
 			t.Fatalf("backend close %v", ce)
 		}
-	}, pxwsOursProxyOnly)
+	}, allOurs, realCondureOurs, pxwsOursProxyOnly)
 }
 
 // A 1 MB message each way through a passthrough route (no GRIP).
@@ -303,7 +303,7 @@ func TestPxwsBigMessage(t *testing.T) {
 		if offer != "" {
 			t.Fatalf("no_grip route offered %q", offer)
 		}
-	}, pxwsOursProxyOnly)
+	}, allOurs, realCondureOurs, pxwsOursProxyOnly)
 }
 
 // Clients that read get every published message; one that never reads is
@@ -372,7 +372,7 @@ func TestPxwsSlowClient(t *testing.T) {
 			t.Fatalf("slow client got all %d messages: the test did not fill its queue", got)
 		}
 		t.Logf("slow client got %d of %d, then 1008", got, n)
-	}, pxwsOursProxyOnly)
+	}, allOurs, realCondureOurs, pxwsOursProxyOnly)
 }
 
 // pxwsWOHBackend is a WebSocket-over-HTTP backend (application/
@@ -518,5 +518,5 @@ func TestPxwsOverHTTP(t *testing.T) {
 			}
 			return nil
 		})
-	}, pxwsOursProxyOnly)
+	}, allOurs, realCondureOurs, pxwsOursProxyOnly)
 }

@@ -98,7 +98,7 @@ func zwsEcho(t *testing.T, c *websocket.Conn, mt int, msg []byte) {
 // binary and 1 MB messages echo (each a single frame at the backend), and
 // close codes with reasons cross both ways.
 func TestZWSPassthrough(t *testing.T) {
-	forEachStack(t, zwsPassthrough, zwsRealButZurl, allReal)
+	forEachStack(t, zwsPassthrough, allOurs, zwsRealButZurl, allReal)
 }
 
 func zwsPassthrough(t *testing.T, tr tiers) {
