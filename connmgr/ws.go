@@ -33,9 +33,8 @@ type wsSession struct {
 	// blocked: client input waits for the server (credits, a handoff, or
 	// its first packet); nothing more is read meanwhile (back-pressure).
 	blocked bool
-	// outMsg: a server message is partly written (continuation next);
-	// outBinary its type.
-	outMsg, outBinary bool
+	// outMsg: a server message is partly written (continuation next).
+	outMsg bool
 	gotClose          bool // the client's close frame came (and went to the server)
 	sentClose         bool // a close frame was written to the client
 	// kept counts frames put in kept output since it was last empty
@@ -254,7 +253,8 @@ func (ww *wsWire) get(p *zhttp.Packet) []byte {
 	ww.once.Do(func() {
 		b := make([]byte, 0, wsframe.MaxHeaderSize+len(p.Body))
 		b = wsframe.AppendHeader(b, !p.More, false, dataOp(p, false), len(p.Body))
-		ww.frame = append(b, p.Body...)
+		b = append(b, p.Body...)
+		ww.frame = b
 	})
 	return ww.frame
 }

@@ -202,7 +202,8 @@ func (enc *wsEncoder) item(cid string, cids []string) {
 		b = append(b, ts.TagList)
 	}
 	b = append(b, enc.tail...)
-	enc.items = append(b, ts.TagDict)
+	b = append(b, ts.TagDict)
+	enc.items = b
 	enc.n++
 }
 

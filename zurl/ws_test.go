@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -56,7 +57,7 @@ func TestWSHandshake(t *testing.T) {
 			return
 		}
 		defer c.Close()
-		_, _ = ws.ReadFrame(c) // until zurl goes
+		_, _ = io.Copy(io.Discard, c) // until zurl goes
 	}))
 	defer be.Close()
 	r := startZurl(t, nil)
@@ -404,7 +405,7 @@ func TestWSKeepAliveAndExpiry(t *testing.T) {
 	if p.Type != zhttp.Error || p.Condition != "session-timeout" || kas == 0 {
 		t.Fatalf("want keep-alives (got %d) then session-timeout, got %s", kas, fmtP(p))
 	}
-	waitChan(t, gone, "the backend connection dropped")
+	_ = waitChan(t, gone, "the backend connection dropped")
 	waitOpen(t, r, 0)
 }
 

@@ -167,11 +167,12 @@ func (r *wsReader) header(b []byte) (int, error) {
 		hb = b[:used]
 	} else {
 		want := ws.MaxHeaderSize
-		if r.hn >= 2 {
+		switch {
+		case r.hn >= 2:
 			want = wsHeaderLen(r.hdr[1])
-		} else if r.hn == 1 {
+		case r.hn == 1:
 			want = wsHeaderLen(b[0])
-		} else if len(b) >= 2 {
+		case len(b) >= 2:
 			want = wsHeaderLen(b[1])
 		}
 		used = min(want-int(r.hn), len(b))

@@ -157,7 +157,7 @@ func (r *Reader) Next(b []byte, max int) (f Frame, n int, err error) {
 		if err != nil {
 			return Frame{}, n, protoErr(err.Error())
 		}
-		var st ws.State = ws.StateServerSide
+		st := ws.StateServerSide
 		if r.msgOp != 0 {
 			st |= ws.StateFragmented
 		}

@@ -57,7 +57,7 @@ func (b *backend) serveAccepting(w http.ResponseWriter, r *http.Request, evs []w
 			http.Error(w, "unexpected replay", http.StatusBadRequest)
 			return
 		}
-		msg := append(st.part, e.Content[:n]...)
+		msg := append(append([]byte(nil), st.part...), e.Content[:n]...)
 		st.part = nil
 		if n < len(e.Content) {
 			st.part = msg
@@ -70,7 +70,7 @@ func (b *backend) serveAccepting(w http.ResponseWriter, r *http.Request, evs []w
 	h.Set("Content-Type", wsevents.ContentType)
 	h.Set("Content-Bytes-Accepted", strconv.Itoa(taken))
 	h.Set("Content-Length", strconv.Itoa(len(out)))
-	w.Write(out)
+	_, _ = w.Write(out) // a write error is the proxy side hanging up
 }
 
 // A real backend accepts 3 bytes of "hello": the proxy keeps "lo", sends

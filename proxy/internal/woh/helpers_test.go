@@ -99,4 +99,3 @@ func opened(t *testing.T, cfg Config, extra ...string) (*Conn, []Action) {
 	return c, acts
 }
 
-func headerVals(h zhttp.Headers, name string) []string { return h.Values(name) }

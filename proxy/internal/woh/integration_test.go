@@ -53,7 +53,7 @@ func (b *backend) listen(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.srv = &http.Server{Handler: http.HandlerFunc(b.serve)}
-	go b.srv.Serve(ln)
+	go func() { _ = b.srv.Serve(ln) }()
 	t.Cleanup(func() { b.srv.Close() })
 }
 
@@ -114,7 +114,7 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.Set("Content-Length", strconv.Itoa(len(out)))
-	w.Write(out)
+	_, _ = w.Write(out) // a write error is the proxy side hanging up
 }
 
 // driver is the caller the package expects, in miniature: it serializes

@@ -85,7 +85,7 @@ func TestOpenRequestNoGripAndGeneratedID(t *testing.T) {
 	if len(id) != 36 || id[14] != '4' || id != c.ConnectionID() {
 		t.Errorf("Connection-Id %q", id)
 	}
-	if NewConnectionID() == NewConnectionID() {
+	if a, b := NewConnectionID(), NewConnectionID(); a == b {
 		t.Error("ids repeat")
 	}
 }
