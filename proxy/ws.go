@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,7 +80,8 @@ type wsSession struct {
 	cleaned bool
 
 	// client side
-	first      *zhttp.Packet // the handshake request (uri, headers, peer)
+	first      *zhttp.Packet // the handshake request (uri, headers, peer); dropped once accepted
+	uri        string        // the client's URI (the handler's `here`)
 	userData   []byte
 	multi      bool // the client accepts list-form ids (ext.multi)
 	mdata      bool // ... on data packets too (ext.multi-data)
@@ -130,7 +132,10 @@ type wsSession struct {
 }
 
 func newWSSession(px *Proxy, p *zhttp.Packet, now int64) *wsSession {
-	return &wsSession{px: px, key: clientKey(p.From, p.ID), cid: newUUID(), client: newStream(p.ID, p.From, now), first: p}
+	// The id and sender are cloned: the packet's strings share one arena
+	// with its headers, which an open session must not keep alive.
+	id, from := strings.Clone(p.ID), strings.Clone(p.From)
+	return &wsSession{px: px, key: clientKey(from, id), cid: newUUID(), client: newStream(id, from, now), first: p}
 }
 
 func (s *wsSession) lg() *zerolog.Logger {
@@ -261,7 +266,7 @@ func (s *wsSession) sendClient(p zhttp.Packet, final bool) {
 // begin validates the handshake request, routes it and opens the backend.
 func (s *wsSession) begin() {
 	p := s.first
-	s.userData, s.multi, s.mdata = p.UserData, p.Ext.Multi, p.Ext.MultiData
+	s.userData, s.multi, s.mdata, s.uri = bytes.Clone(p.UserData), p.Ext.Multi, p.Ext.MultiData, strings.Clone(p.URI)
 	if p.Type != zhttp.Data || p.Seq != 0 {
 		s.sendClient(zhttp.Packet{Type: zhttp.Error, Condition: "bad-request"}, true)
 		s.end()
@@ -272,7 +277,7 @@ func (s *wsSession) begin() {
 	s.lastCredit = time.Now().UnixNano()
 	s.client.multi = s.multi
 	s.client.ka.Store(true)
-	scheme, host, rest, ok := splitURI(p.URI)
+	scheme, host, rest, ok := splitURI(s.uri) // the clone: host and rest stay with the session
 	if !ok {
 		s.sendClient(zhttp.Packet{Type: zhttp.Error, Condition: "bad-request"}, true)
 		s.end()

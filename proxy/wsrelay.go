@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/pushpin-go/pushpin/proto/grip"
@@ -195,7 +196,7 @@ func (s *wsSession) bkConnected(reason string, headers zhttp.Headers) {
 			s.grip = true
 			s.prefix = "m:"
 			if v, ok := gripExt.Get("message-prefix"); ok {
-				s.prefix = v
+				s.prefix = strings.Clone(v) // not the packet's arena
 			}
 			if e := s.debug(); e != nil {
 				e.Str("prefix", s.prefix).Msg("grip enabled")
@@ -218,6 +219,10 @@ func (s *wsSession) accepted(reason string, out zhttp.Headers, gripOn bool, chan
 		Credits: initCredits, HasCredits: true}
 	p.Ext.Multi = s.multi
 	s.sendClient(p, false)
+	// The handshake and the rewritten headers served the target attempts;
+	// an open session keeps neither (the WebSocket-over-HTTP backend
+	// keeps its own sanitized copy for its requests).
+	s.first, s.outHeaders = nil, nil
 	s.pumpIn()
 	s.pumpOut()
 }
@@ -239,7 +244,7 @@ func (s *wsSession) startControl(channels []string) {
 	}
 	s.ctl = true
 	here := wscontrol.NewItem(s.cid, wscontrol.Here)
-	here.URI, here.Route, here.ChannelPrefix = s.first.URI, s.route.ID, s.route.Prefix
+	here.URI, here.Route, here.ChannelPrefix = s.uri, s.route.ID, s.route.Prefix
 	here.TTL, here.MultiSend = wscontrol.SessionTTL, true
 	items := []wscontrol.Item{here}
 	for _, ch := range channels {

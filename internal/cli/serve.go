@@ -40,6 +40,7 @@ func Serve(what string, lf LogFlags, start func(log *Log) (p Process, reload fun
 		return err
 	}
 	defer log.Close()
+	servePprof(what, log)
 	p, reload, err := start(log)
 	if err != nil {
 		log.Error().Err(err).Msg("starting " + what)

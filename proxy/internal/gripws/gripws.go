@@ -12,6 +12,7 @@ package gripws
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/pushpin-go/pushpin/proto/grip"
 )
@@ -39,7 +40,9 @@ type Filter struct {
 
 // New returns the filter for a negotiated grip extension.
 func New(ext grip.WSExtension) Filter {
-	return Filter{Enabled: ext.Enabled, Prefix: ext.MessagePrefix}
+	// Cloned: the header it came from shares its packet's arena, which a
+	// long-lived connection must not keep alive.
+	return Filter{Enabled: ext.Enabled, Prefix: strings.Clone(ext.MessagePrefix)}
 }
 
 // Message classifies one complete message. binary is false for text.

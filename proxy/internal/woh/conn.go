@@ -161,6 +161,9 @@ func New(cfg Config) (*Conn, []Action) {
 		c.cid = NewConnectionID()
 	}
 	c.base = sanitize(cfg.Headers, !cfg.NoGrip)
+	// Only base is used from here on; an idle connection keeps one copy
+	// of the headers, not two.
+	c.cfg.Headers = nil
 	var out []Action
 	c.send(&out)
 	return c, out

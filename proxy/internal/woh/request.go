@@ -31,11 +31,34 @@ func dropRequestHeader(name string) bool {
 	return false
 }
 
+//
+// The names and values are copied into one buffer of their own: the
+// caller's strings usually share an arena with the whole handshake packet,
+// which a connection open for hours must not keep alive.
 func sanitize(in zhttp.Headers, offerGrip bool) zhttp.Headers {
+	size := 0
+	for _, h := range in {
+		if !dropRequestHeader(h.Name) {
+			size += len(h.Name) + len(h.Value)
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, h := range in {
+		if !dropRequestHeader(h.Name) {
+			b.WriteString(h.Name)
+			b.WriteString(h.Value)
+		}
+	}
+	all, off := b.String(), 0
+	str := func(n int) string {
+		off += n
+		return all[off-n : off]
+	}
 	out := make(zhttp.Headers, 0, len(in)+1)
 	for _, h := range in {
 		if !dropRequestHeader(h.Name) {
-			out = append(out, h)
+			out = append(out, zhttp.Header{Name: str(len(h.Name)), Value: str(len(h.Value))})
 		}
 	}
 	if offerGrip {

@@ -97,7 +97,9 @@ func (c *Conn) fail(out *[]Action, err error) {
 func (c *Conn) complete(now time.Time, out *[]Action) {
 	h, body := c.respHeaders, c.respBody
 	c.respBody = nil // Deliver data aliases it: never reuse it
+	c.respHeaders = nil
 	c.retries = 0
+	c.reqBody = nil // answered: never sent again, and an idle connection keeps no body
 	if c.discSent {
 		c.finish(out) // the response to DISCONNECT is ignored
 		return
@@ -118,7 +120,8 @@ func (c *Conn) complete(now time.Time, out *[]Action) {
 		return
 	}
 	evs, err := wsevents.Parse(body, c.evs[:0])
-	c.evs = evs[:0]
+	// Not kept for the next response: an idle connection holds nothing.
+	c.evs = nil
 	if err != nil {
 		c.fail(out, fmt.Errorf("%w: %w", ErrInvalidEvents, err))
 		return
@@ -196,7 +199,8 @@ func (c *Conn) readControlHeaders(h zhttp.Headers) {
 		}
 		c.meta = kept
 		if x.Value != "" {
-			c.meta = append(c.meta, meta{name: name, value: x.Value})
+			// Cloned: the response's strings share its packet's arena.
+			c.meta = append(c.meta, meta{name: strings.Clone(name), value: strings.Clone(x.Value)})
 		}
 	}
 }
