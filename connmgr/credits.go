@@ -27,6 +27,10 @@ type creditBatch struct {
 	lists  [][]*session
 	ids    []zhttp.IDSeq
 	locked []*session
+	// due: a session's held credits reached half its window (the server
+	// would soon have nothing left to send it): flush now, queued data
+	// packets or not.
+	due bool
 }
 
 type pendingCredit struct {
@@ -54,14 +58,18 @@ func (b *creditBatch) add(x *exchange, n int64) {
 	}
 	if x.creditGen == b.gen {
 		b.list[x.creditIdx].n += n
-		return
+		n = b.list[x.creditIdx].n
+	} else {
+		x.creditGen, x.creditIdx = b.gen, int32(len(b.list))
+		b.list = append(b.list, pendingCredit{ss: x.ss, to: x.ss.to, n: n})
 	}
-	x.creditGen, x.creditIdx = b.gen, int32(len(b.list))
-	b.list = append(b.list, pendingCredit{ss: x.ss, to: x.ss.to, n: n})
+	if n >= int64(x.s.cfg.BufferSize)/2 { // the window we grant every session
+		b.due = true
+	}
 }
 
 func (b *creditBatch) flush() {
-	b.gen = 0
+	b.gen, b.due = 0, false
 	switch len(b.list) {
 	case 0:
 		return

@@ -28,6 +28,7 @@ func (s *wsSession) onClient(p *zhttp.Packet) {
 	s.inSeq++
 	if p.HasCredits && p.Credits > 0 {
 		s.credits += p.Credits
+		s.window = max(s.window, s.credits)
 		s.lastCredit = now
 	}
 	if s.cGone {
@@ -103,7 +104,7 @@ func (s *wsSession) clientGone() {
 // credits the client for them (in unlock).
 func (s *wsSession) pumpIn() {
 	for s.be != nil && s.be.writable() {
-		f, _, ok := s.fromClient.take(s.be.room())
+		f, _, ok := s.fromClient.take(s.be.room(), 1)
 		if !ok {
 			return
 		}
@@ -115,14 +116,31 @@ func (s *wsSession) pumpIn() {
 	}
 }
 
-// pumpOut writes queued frames to the client within its credits.
+// pumpOut writes queued frames to the client within its credits. Handler
+// messages sent to many sessions go into the event's batch (inBatch) when
+// there is one, to leave in one packet with the other sessions': while
+// some wait there, the frames behind them wait too.
 func (s *wsSession) pumpOut() {
 	if s.ph != wsOpen || s.cGone || s.cOutClosed {
 		return
 	}
+	if s.batch != nil && s.batch != s.inBatch {
+		return // that batch pumps again once it wrote ours
+	}
 	wrote := false
 	for {
-		f, whole, ok := s.toClient.take(s.credits)
+		if b := s.inBatch; b != nil && s.batchable() {
+			f, _, _ := s.toClient.take(s.credits, 0)
+			s.credits -= int64(len(f.data))
+			s.batch, s.lastMsg = b, f.msg
+			b.add(s, &f)
+			wrote = true
+			continue
+		}
+		if s.batch != nil {
+			break // nothing overtakes the batched messages
+		}
+		f, whole, ok := s.toClient.take(s.credits, max(s.window/2, 1))
 		if !ok {
 			break
 		}
@@ -453,10 +471,12 @@ func (s *wsSession) overflow() {
 		s.be.close(-1, nil)
 	}
 	s.closing = true
-	if keep == 0 {
+	if keep == 0 && s.batch == nil {
 		s.closeClient(closePolicy, []byte(textCannotKeepUp))
 		return
 	}
+	// Behind the part-written message, or the messages waiting in a
+	// batch (it pumps the close once they are out).
 	s.toClient.push(wsFrame{kind: wsClose, code: closePolicy, data: []byte(textCannotKeepUp)})
 	s.pumpOut()
 }
@@ -507,10 +527,14 @@ func (s *wsSession) ctlCancel() {
 	s.end()
 }
 
-// shareable reports whether a handler message of n bytes can go to the
-// client inside a data packet shared with other sessions (ext.multi-data):
-// nothing waits before it, the credits cover it whole, no user-data.
-func (s *wsSession) shareable(n int) bool {
-	return s.ph == wsOpen && s.mdata && s.userData == nil && !s.cOutClosed && !s.cGone &&
-		s.toClient.empty() && len(s.held) == 0 && !s.bkMid && s.credits >= int64(n)
+// batchable reports whether the next frame for the client can go in a
+// data packet shared with other sessions (ext.multi-data): a whole message
+// of a multi-send, the credits cover it, no message to the client is
+// partly written, no user-data.
+func (s *wsSession) batchable() bool {
+	if !s.mdata || s.userData != nil || s.outMid || s.toClient.empty() {
+		return false
+	}
+	f := &s.toClient.q[0]
+	return f.msg > s.lastMsg && f.isContent() && !f.cont && !f.more && int64(len(f.data)) <= s.credits
 }
