@@ -27,10 +27,6 @@ type creditBatch struct {
 	lists  [][]*session
 	ids    []zhttp.IDSeq
 	locked []*session
-	// due: a session's held credits reached half its window (the server
-	// would soon have nothing left to send it): flush now, queued data
-	// packets or not.
-	due bool
 }
 
 type pendingCredit struct {
@@ -58,18 +54,14 @@ func (b *creditBatch) add(x *exchange, n int64) {
 	}
 	if x.creditGen == b.gen {
 		b.list[x.creditIdx].n += n
-		n = b.list[x.creditIdx].n
-	} else {
-		x.creditGen, x.creditIdx = b.gen, int32(len(b.list))
-		b.list = append(b.list, pendingCredit{ss: x.ss, to: x.ss.to, n: n})
+		return
 	}
-	if n >= int64(x.s.cfg.BufferSize)/2 { // the window we grant every session
-		b.due = true
-	}
+	x.creditGen, x.creditIdx = b.gen, int32(len(b.list))
+	b.list = append(b.list, pendingCredit{ss: x.ss, to: x.ss.to, n: n})
 }
 
 func (b *creditBatch) flush() {
-	b.gen, b.due = 0, false
+	b.gen = 0
 	switch len(b.list) {
 	case 0:
 		return

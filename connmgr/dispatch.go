@@ -150,12 +150,8 @@ const maxDeferredCredits = 8192
 // is waiting for the worker (or maxDeferredCredits are held): during a
 // fan-out the credits of every packet would otherwise go back, and be
 // parsed and applied by the server, while the writes to the other clients
-// still wait for the CPU. They are not held past half a session's window
-// (creditBatch.due), though: a server's window is the client's buffer size
-// (8 KB, eight 1 KB messages), and a steady stream of packets (a
-// publisher's burst, or WebSocket messages at a rate) would otherwise
-// leave it with nothing to send until the queue ran dry, then nothing to
-// write until the credits came back. Any other packet
+// still wait for the CPU. A server's credit window is the client's buffer
+// size (8 KB), far more than one burst of messages uses. Any other packet
 // first flushes them, so credits held back never meet a handoff or a
 // cancel of their session (see creditBatch). busy[w] drops to 0 only
 // after a flush, so dispatch's direct delivery never overtakes them.
@@ -173,7 +169,7 @@ func (s *Server) worker(w int) {
 				s.deliver(x.ID, x.Seq, true, &j, rt)
 			}
 		}
-		if len(ch) == 0 || rt.batch.due || len(rt.batch.list) >= maxDeferredCredits {
+		if len(ch) == 0 || len(rt.batch.list) >= maxDeferredCredits {
 			rt.batch.flush()
 		}
 		s.busy[w].Add(-1)
