@@ -48,7 +48,7 @@ func (p *Proxy) onCondureStream(msg [][]byte) {
 		if s == nil {
 			if ws := p.wsSessions.get(k); ws != nil {
 				if b == nil && len(pk.IDs) > 0 {
-					b = newWSBatch(p)
+					b = newWSBatch(p, len(pk.IDs))
 				}
 				ws.handleIn(event{kind: evClient, p: q}, b)
 				return

@@ -73,6 +73,7 @@ type wsSession struct {
 	ctlLast atomic.Int64           // last here/keep-alive item (unix ns)
 	tickAt  atomic.Int64           // when evTick is wanted (unix ns), 0: never
 	starved atomic.Bool            // frames wait for the client's credits
+	repump  atomic.Bool            // held back by a pending batch: it pumps the session once written
 
 	mu      sync.Mutex // everything below
 	ph      wsPhase
@@ -91,11 +92,10 @@ type wsSession struct {
 	cInMid     bool    // a fragmented client message is under way
 	cInKind    wsKind  // its kind
 	toClient   wsQueue // backend frames and handler messages
-	// batch holds messages taken from toClient for a shared packet not
-	// written yet (wsBatch): nothing else goes to the client before they
-	// do, and that batch pumps the session again once they are out.
-	// inBatch is the batch of the event being handled (nil: none), which
-	// pumpOut adds shareable messages to.
+	// batch is the last wsBatch that took messages of the session: while
+	// it is pending (not written), nothing else goes to the client before
+	// them. inBatch is the batch of the event being handled (nil: none),
+	// which pumpOut adds shareable messages to.
 	batch, inBatch *wsBatch
 	lastMsg        uint64 // the last message batched: a later batch takes only newer ones
 	held           []wsFrame

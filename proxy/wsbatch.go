@@ -3,6 +3,7 @@ package proxy
 import (
 	"cmp"
 	"slices"
+	"sync/atomic"
 )
 
 // wsBatch gathers the handler messages that many WebSocket sessions may
@@ -19,15 +20,18 @@ import (
 // in a packet of its own, 20 packets and 20 credit returns per message for
 // 20 clients, and stayed so while the publisher kept the queue filled.
 //
-// Order: a session's batched messages leave before anything else of
-// its own (pumpOut holds the rest back while s.batch is set), in the
-// order it queued them (msg numbers follow the multi-sends' order, and a
-// session's queue is in that order), and the batch pumps the session
-// again once they are written.
+// Order: a session's batched messages leave before anything else of its
+// own (pumpOut holds the rest back while s.batch is pending), in the order
+// it queued them (msg numbers follow the multi-sends' order, and a
+// session's queue is in that order). A session that held something back
+// (s.repump) is pumped again once they are written, into the next round.
 type wsBatch struct {
 	px    *Proxy
 	items []wsBatchItem
-	seen  map[*wsSession]struct{}
+	// written is set once the batch's packets went out: s.batch pointing
+	// here no longer holds the session back, and the session need not be
+	// locked again just to forget it.
+	written atomic.Bool
 }
 
 type wsBatchItem struct {
@@ -39,29 +43,30 @@ type wsBatchItem struct {
 	reqID string
 }
 
-func newWSBatch(px *Proxy) *wsBatch { return &wsBatch{px: px} }
+func newWSBatch(px *Proxy, n int) *wsBatch {
+	return &wsBatch{px: px, items: make([]wsBatchItem, 0, n)}
+}
 
-// add is called by pumpOut, under s.mu, for a whole message it took from
-// s.toClient within s's credits.
+// pending reports whether b holds messages not written yet.
+func (b *wsBatch) pending() bool { return b != nil && !b.written.Load() }
+
+// add is called under s.mu for a whole message that leaves s's queue (or
+// would have entered it) within s's credits.
 func (b *wsBatch) add(s *wsSession, f *wsFrame) {
+	s.credits -= int64(len(f.data))
+	s.batch, s.lastMsg = b, f.msg
 	b.items = append(b.items, wsBatchItem{s: s, to: s.client.to, msg: f.msg, kind: f.kind, data: f.data, reqID: f.reqID})
 }
 
-// flush writes what was gathered, holding no session lock, then pumps
-// each session again into a new round: messages queued behind the
-// written ones that the credits allow (or that came meanwhile, held back
-// by s.batch) go out the same way, frames that cannot be shared one by
-// one. It returns when a round gathers nothing.
+// flush writes what was gathered, holding no session lock, then pumps the
+// sessions that held something back (or whose message a shared packet
+// could not take) into a new round, until a round gathers nothing.
 func (b *wsBatch) flush() {
-	for len(b.items) > 0 {
+	for b != nil && len(b.items) > 0 {
 		items := b.items
-		b.items = nil
-		slices.SortStableFunc(items, func(x, y wsBatchItem) int {
-			if c := cmp.Compare(x.msg, y.msg); c != 0 {
-				return c
-			}
-			return cmp.Compare(x.to, y.to)
-		})
+		if !slices.IsSortedFunc(items, cmpBatchItem) {
+			slices.SortStableFunc(items, cmpBatchItem)
+		}
 		var back map[*wsSession][]wsFrame
 		for i := 0; i < len(items); {
 			j := i + 1
@@ -71,25 +76,38 @@ func (b *wsBatch) flush() {
 			back = b.write(items[i:j], back)
 			i = j
 		}
-		if b.seen == nil {
-			b.seen = make(map[*wsSession]struct{}, len(items))
-		}
-		for _, it := range items {
-			s := it.s
-			if _, ok := b.seen[s]; ok {
+		// From here on s.batch == b holds nothing back: a pumpOut that
+		// saw it pending set s.repump first, so one of us pumps.
+		b.written.Store(true)
+		var next *wsBatch
+		for i := range items {
+			s := items[i].s
+			fs, stalled := back[s]
+			if !s.repump.Swap(false) && !stalled {
 				continue
 			}
-			b.seen[s] = struct{}{}
-			s.withIn(b, func() {
-				s.batch = nil
-				if fs := back[s]; len(fs) > 0 {
-					s.unbatch(fs) // one by one now (they are not newer than lastMsg)
+			if next == nil {
+				next = newWSBatch(b.px, 0)
+			}
+			delete(back, s)
+			s.withIn(next, func() {
+				if len(fs) > 0 {
+					s.unbatch(fs) // one by one now (not newer than lastMsg)
 				}
 				s.pumpOut()
 			})
 		}
-		clear(b.seen)
+		clear(items) // s.batch may keep b: it must not keep the messages
+		b.items = nil
+		b = next
 	}
+}
+
+func cmpBatchItem(x, y wsBatchItem) int {
+	if c := cmp.Compare(x.msg, y.msg); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.to, y.to)
 }
 
 // write sends one message to the sessions of items (one connection
@@ -101,7 +119,6 @@ func (b *wsBatch) write(items []wsBatchItem, back map[*wsSession][]wsFrame) map[
 	f := wsFrame{kind: items[0].kind, data: items[0].data}
 	pkt := wsPacket(&f)
 	sts := make([]*stream, 0, min(len(items), maxSharedIDs))
-	var byStream map[*stream]*wsBatchItem
 	for len(items) > 0 {
 		k := min(len(items), maxSharedIDs)
 		sts = sts[:0]
@@ -114,18 +131,18 @@ func (b *wsBatch) write(items []wsBatchItem, back map[*wsSession][]wsFrame) map[
 			sts = append(sts, it.s.client)
 		}
 		if len(sts) > 0 {
-			for _, st := range b.px.cw.writeShared(sts, pkt) {
-				if byStream == nil {
-					byStream = make(map[*stream]*wsBatchItem, k)
-					for i := range items[:k] {
-						byStream[items[i].s.client] = &items[i]
-					}
+			if skipped := b.px.cw.writeShared(sts, pkt); len(skipped) > 0 {
+				byStream := make(map[*stream]*wsBatchItem, k)
+				for i := range items[:k] {
+					byStream[items[i].s.client] = &items[i]
 				}
-				it := byStream[st]
 				if back == nil {
 					back = map[*wsSession][]wsFrame{}
 				}
-				back[it.s] = append(back[it.s], it.frame())
+				for _, st := range skipped {
+					it := byStream[st]
+					back[it.s] = append(back[it.s], it.frame())
+				}
 			}
 		}
 		for i := range items[:k] {
@@ -135,7 +152,7 @@ func (b *wsBatch) write(items []wsBatchItem, back map[*wsSession][]wsFrame) map[
 				}
 			}
 		}
-		items, byStream = items[k:], nil
+		items = items[k:]
 	}
 	return back
 }
@@ -149,9 +166,30 @@ func (it *wsBatchItem) frame() wsFrame {
 func (s *wsSession) unbatch(fs []wsFrame) {
 	for _, f := range fs {
 		s.credits += int64(len(f.data))
-	}
-	s.toClient.q = append(fs, s.toClient.q...)
-	for _, f := range fs {
 		s.toClient.bytes += len(f.data)
 	}
+	s.toClient.q = append(fs, s.toClient.q...)
+}
+
+// canBatch reports whether f, next for the client, can go in a data packet
+// shared with other sessions (ext.multi-data): a whole message of a
+// multi-send newer than the last batched, the credits cover it, no
+// message to the client is partly written, no user-data.
+func (s *wsSession) canBatch(f *wsFrame) bool {
+	return s.mdata && s.userData == nil && !s.outMid && f.msg > s.lastMsg && f.isContent() &&
+		!f.cont && !f.more && int64(len(f.data)) <= s.credits
+}
+
+// heldBack reports whether messages of s wait in a batch other than the
+// one of the event being handled: nothing may go to the client before
+// them. That batch pumps s again once they are out (s.repump).
+func (s *wsSession) heldBack() bool {
+	if s.batch == s.inBatch || !s.batch.pending() {
+		return false
+	}
+	s.repump.Store(true)
+	if !s.batch.pending() {
+		return false // written meanwhile: it may not have seen repump
+	}
+	return true
 }

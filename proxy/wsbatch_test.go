@@ -207,3 +207,101 @@ func TestWSNoCrumbs(t *testing.T) {
 		t.Fatalf("got %d bytes more=%v, want the 50-byte rest", len(p.Body), p.More)
 	}
 }
+
+// A steady stream of messages to many sessions behind a small window, with
+// the credits coming back as our connection manager returns them (list
+// form for a shared packet): the ws-control goroutine's batches and the
+// credit packets' batches run at the same time. Every session gets every
+// message, in order, with consecutive seqs, and the messages queued
+// behind a full window go in shared packets too: at most one per message
+// and credit-returning worker.
+func TestWSBatchSteadyStream(t *testing.T) {
+	r := newWSRig(t, "* 127.0.0.1:9")
+	const sessions, msgs = 10, 300
+	var specs []struct {
+		id    string
+		mdata bool
+	}
+	for i := 0; i < sessions; i++ {
+		specs = append(specs, struct {
+			id    string
+			mdata bool
+		}{fmt.Sprintf("st-%d", i), i != 0}) // st-0 is behind condure
+	}
+	cids := wsbOpen(r, 30, specs...) // 7 messages of 4 bytes
+	next := map[string]int{}
+	seq := map[string]int64{}
+	packets, deliveries := 0, 0
+	take := func(d time.Duration) bool {
+		msg, ok := r.clientTry(d)
+		if !ok {
+			return false
+		}
+		to, m, err := zhttp.SplitPub(msg[0])
+		if err != nil || string(to) != "condure" {
+			t.Fatalf("bad frame %q", msg[0])
+		}
+		p, err := zhttp.ParseMessage(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Type != zhttp.Data {
+			return true // keep-alives
+		}
+		ids := p.IDs
+		if len(ids) == 0 {
+			ids = []zhttp.IDSeq{{ID: p.ID, Seq: p.Seq}}
+		}
+		packets++
+		var listed []string
+		for _, x := range ids {
+			deliveries++
+			if want := fmt.Sprintf("m%03d", next[x.ID]); string(p.Body) != want || p.More {
+				t.Fatalf("%s got %q more=%v, want %s", x.ID, p.Body, p.More, want)
+			}
+			if x.Seq != seq[x.ID]+1 {
+				t.Fatalf("%s seq %d after %d", x.ID, x.Seq, seq[x.ID])
+			}
+			next[x.ID]++
+			seq[x.ID] = x.Seq
+			listed = append(listed, x.ID)
+		}
+		if len(p.IDs) == 0 {
+			r.clientSend(p.ID, zhttp.Packet{Type: zhttp.Credit, Credits: int64(len(p.Body)), HasCredits: true})
+		} else {
+			// In two packets, as two connection-manager workers return
+			// them (each its own sessions).
+			var w [2][]string
+			for _, id := range listed {
+				k := id[len(id)-1] % 2
+				w[k] = append(w[k], id)
+			}
+			for _, ids := range w {
+				if len(ids) > 0 {
+					wsbCredit(r, int64(len(p.Body)), ids...)
+				}
+			}
+		}
+		return true
+	}
+	for i := 0; i < msgs; i++ {
+		wsbPublish(r, cids, fmt.Sprintf("m%03d", i))
+		if i%25 == 24 { // bursts of 25 messages: more than the window
+			for take(0) {
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for deliveries < sessions*msgs && time.Now().Before(deadline) {
+		take(100 * time.Millisecond)
+	}
+	for _, s := range specs {
+		if next[s.id] != msgs {
+			t.Fatalf("%s got %d of %d messages", s.id, next[s.id], msgs)
+		}
+	}
+	t.Logf("%d deliveries in %d packets", deliveries, packets)
+	if shared := deliveries - msgs; packets-msgs > 2*msgs {
+		t.Errorf("%d packets for %d shared deliveries: want at most two a message", packets-msgs, shared)
+	}
+}

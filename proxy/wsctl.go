@@ -120,7 +120,7 @@ func (c *wsControl) multiSend(it *wscontrol.Item) {
 	if f.isContent() {
 		f.msg = c.px.wsMsgs.Add(1)
 	}
-	b := newWSBatch(c.px)
+	b := newWSBatch(c.px, len(it.CIDs)+1)
 	for i := -1; i < len(it.CIDs); i++ {
 		cid := it.CID
 		if i >= 0 {

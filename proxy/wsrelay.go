@@ -124,20 +124,21 @@ func (s *wsSession) pumpOut() {
 	if s.ph != wsOpen || s.cGone || s.cOutClosed {
 		return
 	}
-	if s.batch != nil && s.batch != s.inBatch {
-		return // that batch pumps again once it wrote ours
+	if s.heldBack() {
+		return
 	}
 	wrote := false
 	for {
-		if b := s.inBatch; b != nil && s.batchable() {
+		if b := s.inBatch; b != nil && !s.toClient.empty() && s.canBatch(&s.toClient.q[0]) {
 			f, _, _ := s.toClient.take(s.credits, 0)
-			s.credits -= int64(len(f.data))
-			s.batch, s.lastMsg = b, f.msg
 			b.add(s, &f)
 			wrote = true
 			continue
 		}
-		if s.batch != nil {
+		if s.batch.pending() {
+			if !s.toClient.empty() {
+				s.repump.Store(true) // once the batch is written
+			}
 			break // nothing overtakes the batched messages
 		}
 		f, whole, ok := s.toClient.take(s.credits, max(s.window/2, 1))
@@ -439,6 +440,11 @@ func (s *wsSession) ctlSend(f wsFrame) {
 		s.heldBytes += len(f.data)
 		return
 	}
+	if b := s.inBatch; b != nil && s.toClient.empty() && s.canBatch(&f) && !s.heldBack() {
+		b.add(s, &f) // what pumpOut would do, without queueing it first
+		s.wroteToClient()
+		return
+	}
 	s.toClient.push(f)
 	s.pumpOut()
 }
@@ -471,7 +477,7 @@ func (s *wsSession) overflow() {
 		s.be.close(-1, nil)
 	}
 	s.closing = true
-	if keep == 0 && s.batch == nil {
+	if keep == 0 && !s.batch.pending() {
 		s.closeClient(closePolicy, []byte(textCannotKeepUp))
 		return
 	}
@@ -525,16 +531,4 @@ func (s *wsSession) ctlCancel() {
 		s.sendClient(zhttp.Packet{Type: zhttp.Cancel}, true)
 	}
 	s.end()
-}
-
-// batchable reports whether the next frame for the client can go in a
-// data packet shared with other sessions (ext.multi-data): a whole message
-// of a multi-send, the credits cover it, no message to the client is
-// partly written, no user-data.
-func (s *wsSession) batchable() bool {
-	if !s.mdata || s.userData != nil || s.outMid || s.toClient.empty() {
-		return false
-	}
-	f := &s.toClient.q[0]
-	return f.msg > s.lastMsg && f.isContent() && !f.cont && !f.more && int64(len(f.data)) <= s.credits
 }
