@@ -97,8 +97,7 @@ func (b *wsBatch) flush() {
 				s.pumpOut()
 			})
 		}
-		clear(items) // s.batch may keep b: it must not keep the messages
-		b.items = nil
+		b.items = nil // s.batch may keep b: it must not keep the messages
 		b = next
 	}
 }
