@@ -39,12 +39,18 @@ func (p *Proxy) onCondureStream(msg [][]byte) {
 		p.log.Debug().Err(err).Msg("condure: dropping invalid packet")
 		return
 	}
+	// The credits one message earned from many WebSocket clients come
+	// back in one list-form packet: what they let go out next is batched.
+	var b *wsBatch
 	p.fanOut(pk, func(q *zhttp.Packet) {
 		k := clientKey(q.From, q.ID)
 		s := p.sessions.get(k)
 		if s == nil {
 			if ws := p.wsSessions.get(k); ws != nil {
-				ws.handle(event{kind: evClient, p: q})
+				if b == nil && len(pk.IDs) > 0 {
+					b = newWSBatch(p, len(pk.IDs))
+				}
+				ws.handleIn(event{kind: evClient, p: q}, b)
 				return
 			}
 			p.log.Debug().Str("rid", q.ID).Str("type", string(q.Type)).Msg("condure: packet for unknown session")
@@ -52,6 +58,9 @@ func (p *Proxy) onCondureStream(msg [][]byte) {
 		}
 		s.handle(event{kind: evClient, p: q})
 	})
+	if b != nil {
+		b.flush()
+	}
 }
 
 // onZurl runs in the zurl-in SUB goroutine.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -52,6 +53,7 @@ type Proxy struct {
 
 	wsSessions *registry[*wsSession] // (client from, id) → WebSocket session
 	wsCids     *registry[*wsSession] // connection id (cid) → WebSocket session
+	wsMsgs     atomic.Uint64         // numbers multi-send messages (wsFrame.msg)
 	wsZ        *registry[*wsSession] // backend zws stream / WOH request id → WebSocket session
 
 	keepAlive, expiry, tick time.Duration

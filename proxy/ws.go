@@ -74,6 +74,7 @@ type wsSession struct {
 	ctlLast atomic.Int64           // last here/keep-alive item (unix ns)
 	tickAt  atomic.Int64           // when evTick is wanted (unix ns), 0: never
 	starved atomic.Bool            // frames wait for the client's credits
+	repump  atomic.Bool            // held back by a pending batch: it pumps the session once written
 
 	mu      sync.Mutex // everything below
 	ph      wsPhase
@@ -87,20 +88,27 @@ type wsSession struct {
 	mdata      bool // ... on data packets too (ext.multi-data)
 	inSeq      int64
 	credits    int64   // content bytes the client takes now
+	window     int64   // the most credits it gave at once: pieces are at least half of it
 	lastCredit int64   // when the client last gave credits (unix ns): the queue bound
 	cCredit    int     // client bytes forwarded, to give back as credits
 	cInMid     bool    // a fragmented client message is under way
 	cInKind    wsKind  // its kind
 	toClient   wsQueue // backend frames and handler messages
-	held       []wsFrame
-	heldBytes  int // handler messages waiting for a backend message to end
-	fromClient wsQueue
-	outMid     bool // a message to the client is partly written
-	closing    bool // our close to the client is queued: nothing is added
-	cInClosed  bool // the client sent its close
-	cOutClosed bool // we sent ours
-	cGone      bool // the client vanished (cancel): the backend is closing
-	closeBy    int64
+	// batch is the last wsBatch that took messages of the session: while
+	// it is pending (not written), nothing else goes to the client before
+	// them. inBatch is the batch of the event being handled (nil: none),
+	// which pumpOut adds shareable messages to.
+	batch, inBatch *wsBatch
+	lastMsg        uint64 // the last message batched: a later batch takes only newer ones
+	held           []wsFrame
+	heldBytes      int // handler messages waiting for a backend message to end
+	fromClient     wsQueue
+	outMid         bool // a message to the client is partly written
+	closing        bool // our close to the client is queued: nothing is added
+	cInClosed      bool // the client sent its close
+	cOutClosed     bool // we sent ours
+	cGone          bool // the client vanished (cancel): the backend is closing
+	closeBy        int64
 
 	// route and target
 	route      *routing.Route
@@ -172,8 +180,13 @@ func (s *wsSession) start() bool {
 }
 
 // handle applies one event on the caller's goroutine.
-func (s *wsSession) handle(ev event) {
+func (s *wsSession) handle(ev event) { s.handleIn(ev, nil) }
+
+// handleIn is handle, but with b the messages the event lets go to the
+// client are added to b rather than written one by one.
+func (s *wsSession) handleIn(ev event, b *wsBatch) {
 	s.mu.Lock()
+	s.inBatch = b
 	if s.ph != wsDone {
 		switch ev.kind {
 		case evClient:
@@ -192,8 +205,12 @@ func (s *wsSession) handle(ev event) {
 }
 
 // with runs fn under the session's lock (ws-control items, commands).
-func (s *wsSession) with(fn func()) {
+func (s *wsSession) with(fn func()) { s.withIn(nil, fn) }
+
+// withIn is with, and with b as handleIn.
+func (s *wsSession) withIn(b *wsBatch, fn func()) {
 	s.mu.Lock()
+	s.inBatch = b
 	if s.ph != wsDone {
 		fn()
 	}
@@ -203,6 +220,7 @@ func (s *wsSession) with(fn func()) {
 // unlock flushes the credits the event freed, forgets the session if it
 // ended, and releases mu.
 func (s *wsSession) unlock() {
+	s.inBatch = nil
 	if s.ph != wsDone {
 		if s.cCredit > 0 && !s.cInClosed && !s.cGone {
 			s.sendClient(zhttp.Packet{Type: zhttp.Credit, Credits: int64(s.cCredit), HasCredits: true}, false)
@@ -273,7 +291,7 @@ func (s *wsSession) begin() {
 		return
 	}
 	s.inSeq = 1
-	s.credits = p.Credits
+	s.credits, s.window = p.Credits, p.Credits
 	s.lastCredit = time.Now().UnixNano()
 	s.client.multi = s.multi
 	s.client.ka.Store(true)

@@ -110,15 +110,17 @@ func (c *wsControl) onItem(it *wscontrol.Item) {
 }
 
 // multiSend delivers one `send` to the sessions its cids list (our
-// extension): sessions behind a connection manager that takes list-form
-// ids on data packets (ext.multi-data), with nothing queued and credits
-// for the whole message, get it in one shared packet per connection
-// manager; the others get it through their own queue.
+// extension). Each session queues it as any message (the queue bound
+// applies); those that may send it now, behind a connection manager that
+// takes list-form ids on data packets (ext.multi-data), get it in one
+// shared packet per connection manager (wsBatch), the others one by one
+// or later.
 func (c *wsControl) multiSend(it *wscontrol.Item) {
 	f := sendFrame(it)
-	n := len(f.data)
-	groups := map[string][]*wsSession{}
-	ackNow := false
+	if f.isContent() {
+		f.msg = c.px.wsMsgs.Add(1)
+	}
+	b := newWSBatch(c.px, len(it.CIDs)+1)
 	for i := -1; i < len(it.CIDs); i++ {
 		cid := it.CID
 		if i >= 0 {
@@ -133,48 +135,9 @@ func (c *wsControl) multiSend(it *wscontrol.Item) {
 		if i >= 0 {
 			g.reqID = ""
 		}
-		shared := false
-		s.with(func() {
-			if f.isContent() && s.shareable(n) {
-				s.credits -= int64(n)
-				s.wroteToClient()
-				shared = true
-				return
-			}
-			s.ctlSend(g)
-		})
-		if shared {
-			groups[s.client.to] = append(groups[s.client.to], s)
-			ackNow = ackNow || i < 0
-		}
+		s.withIn(b, func() { s.ctlSend(g) })
 	}
-	f.reqID = ""
-	pkt := wsPacket(&f)
-	for _, list := range groups {
-		for len(list) > 0 {
-			k := min(len(list), maxSharedIDs)
-			sts := make([]*stream, k)
-			byStream := make(map[*stream]*wsSession, k)
-			for j, s := range list[:k] {
-				sts[j], byStream[s.client] = s.client, s
-			}
-			for _, st := range c.px.cw.writeShared(sts, pkt) {
-				// Closed, or a fragmented message under way: the message
-				// goes through the session's queue after all.
-				s := byStream[st]
-				s.with(func() {
-					s.credits += int64(n)
-					s.ctlSend(f)
-				})
-			}
-			list = list[k:]
-		}
-	}
-	if ackNow && it.ReqID != "" {
-		ack := wscontrol.NewItem(it.CID, wscontrol.Ack)
-		ack.ReqID = it.ReqID
-		c.send(ack)
-	}
+	b.flush()
 }
 
 // wroteToClient re-arms the handler's idle keep-alive.

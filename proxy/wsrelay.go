@@ -29,6 +29,7 @@ func (s *wsSession) onClient(p *zhttp.Packet) {
 	s.inSeq++
 	if p.HasCredits && p.Credits > 0 {
 		s.credits += p.Credits
+		s.window = max(s.window, s.credits)
 		s.lastCredit = now
 	}
 	if s.cGone {
@@ -104,7 +105,7 @@ func (s *wsSession) clientGone() {
 // credits the client for them (in unlock).
 func (s *wsSession) pumpIn() {
 	for s.be != nil && s.be.writable() {
-		f, _, ok := s.fromClient.take(s.be.room())
+		f, _, ok := s.fromClient.take(s.be.room(), 1)
 		if !ok {
 			return
 		}
@@ -116,14 +117,32 @@ func (s *wsSession) pumpIn() {
 	}
 }
 
-// pumpOut writes queued frames to the client within its credits.
+// pumpOut writes queued frames to the client within its credits. Handler
+// messages sent to many sessions go into the event's batch (inBatch) when
+// there is one, to leave in one packet with the other sessions': while
+// some wait there, the frames behind them wait too.
 func (s *wsSession) pumpOut() {
 	if s.ph != wsOpen || s.cGone || s.cOutClosed {
 		return
 	}
+	if s.heldBack() {
+		return
+	}
 	wrote := false
 	for {
-		f, whole, ok := s.toClient.take(s.credits)
+		if b := s.inBatch; b != nil && !s.toClient.empty() && s.canBatch(&s.toClient.q[0]) {
+			f, _, _ := s.toClient.take(s.credits, 0)
+			b.add(s, &f)
+			wrote = true
+			continue
+		}
+		if s.batch.pending() {
+			if !s.toClient.empty() {
+				s.repump.Store(true) // once the batch is written
+			}
+			break // nothing overtakes the batched messages
+		}
+		f, whole, ok := s.toClient.take(s.credits, max(s.window/2, 1))
 		if !ok {
 			break
 		}
@@ -426,6 +445,11 @@ func (s *wsSession) ctlSend(f wsFrame) {
 		s.heldBytes += len(f.data)
 		return
 	}
+	if b := s.inBatch; b != nil && s.toClient.empty() && s.canBatch(&f) && !s.heldBack() {
+		b.add(s, &f) // what pumpOut would do, without queueing it first
+		s.wroteToClient()
+		return
+	}
 	s.toClient.push(f)
 	s.pumpOut()
 }
@@ -458,10 +482,12 @@ func (s *wsSession) overflow() {
 		s.be.close(-1, nil)
 	}
 	s.closing = true
-	if keep == 0 {
+	if keep == 0 && !s.batch.pending() {
 		s.closeClient(closePolicy, []byte(textCannotKeepUp))
 		return
 	}
+	// Behind the part-written message, or the messages waiting in a
+	// batch (it pumps the close once they are out).
 	s.toClient.push(wsFrame{kind: wsClose, code: closePolicy, data: []byte(textCannotKeepUp)})
 	s.pumpOut()
 }
@@ -510,12 +536,4 @@ func (s *wsSession) ctlCancel() {
 		s.sendClient(zhttp.Packet{Type: zhttp.Cancel}, true)
 	}
 	s.end()
-}
-
-// shareable reports whether a handler message of n bytes can go to the
-// client inside a data packet shared with other sessions (ext.multi-data):
-// nothing waits before it, the credits cover it whole, no user-data.
-func (s *wsSession) shareable(n int) bool {
-	return s.ph == wsOpen && s.mdata && s.userData == nil && !s.cOutClosed && !s.cGone &&
-		s.toClient.empty() && len(s.held) == 0 && !s.bkMid && s.credits >= int64(n)
 }
