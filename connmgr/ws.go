@@ -34,9 +34,9 @@ type wsSession struct {
 	// its first packet); nothing more is read meanwhile (back-pressure).
 	blocked bool
 	// outMsg: a server message is partly written (continuation next).
-	outMsg bool
-	gotClose          bool // the client's close frame came (and went to the server)
-	sentClose         bool // a close frame was written to the client
+	outMsg    bool
+	gotClose  bool // the client's close frame came (and went to the server)
+	sentClose bool // a close frame was written to the client
 	// kept counts frames put in kept output since it was last empty
 	// (--messages-max).
 	kept int32

@@ -98,4 +98,3 @@ func opened(t *testing.T, cfg Config, extra ...string) (*Conn, []Action) {
 	one[Accept](t, acts)
 	return c, acts
 }
-

@@ -31,7 +31,6 @@ func dropRequestHeader(name string) bool {
 	return false
 }
 
-//
 // The names and values are copied into one buffer of their own: the
 // caller's strings usually share an arena with the whole handshake packet,
 // which a connection open for hours must not keep alive.
