@@ -26,6 +26,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/pushpin-go/pushpin/internal/testwait"
 	ts "github.com/pushpin-go/pushpin/proto/tnetstring"
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
@@ -144,17 +145,11 @@ func hwsDial(s *stack, path string) (*hwsClient, error) {
 func hwsOpen(t *testing.T, s *stack, path string) *hwsClient {
 	t.Helper()
 	var cl *hwsClient
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testwait.For(t, 15*time.Second, func() error {
 		var err error
-		if cl, err = hwsDial(s, path); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("WebSocket dial: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		cl, err = hwsDial(s, path)
+		return err
+	})
 	t.Cleanup(func() { cl.c.Close() })
 	return cl
 }
@@ -387,13 +382,12 @@ func TestHWSKeepAliveDelayedRefresh(t *testing.T) {
 		if m := hwsRefresh(t, s, map[string]any{"channel": "x"}); m["success"] != true {
 			t.Fatalf("refresh: %v", m)
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for be.requests.Load() == before {
-			if time.Now().After(deadline) {
-				t.Fatal("refresh made no request to the backend")
+		testwait.For(t, 10*time.Second, func() error {
+			if be.requests.Load() == before {
+				return errors.New("refresh made no request to the backend")
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 		if m := hwsRefresh(t, s, map[string]any{"cid": "no-such-cid"}); m["success"] != false {
 			t.Fatalf("refresh of an unknown cid: %v", m)
 		}
@@ -429,14 +423,19 @@ func TestHWSFanout(t *testing.T) {
 				}
 			}()
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for ready.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d of %d clients subscribed", ready.Load(), n)
+		// A probe at most every 200 ms: each one is a message to every
+		// client already subscribed.
+		var lastProbe time.Time
+		testwait.For(t, 30*time.Second, func() error {
+			if got := ready.Load(); got < n {
+				if time.Since(lastProbe) >= 200*time.Millisecond {
+					hwsPublish(t, s, "x", `{"content":"~probe"}`, "")
+					lastProbe = time.Now()
+				}
+				return fmt.Errorf("only %d of %d clients subscribed", got, n)
 			}
-			hwsPublish(t, s, "x", `{"content":"~probe"}`, "")
-			time.Sleep(200 * time.Millisecond)
-		}
+			return nil
+		})
 		wg.Wait()
 		hwsPublish(t, s, "x", `{"content":"to everyone"}`, "")
 		var got atomic.Int64
