@@ -132,14 +132,33 @@ func memInUse() (heap, stack uint64) {
 // would cost.
 func TestIdleConnectionCost(t *testing.T) {
 	ours(t, "measures this process")
+	heap := connectionCost(t, "idle connection", "fakeproxy", func(c rawClient, f *fakeServer) {
+		c.request(t, f, "ok")
+	}, false)
+	if heap > float64(DefaultBufferSize)/2 {
+		t.Errorf("heap per idle connection %.0f B: buffers are being held", heap)
+	}
+}
+
+// connectionCost opens n connections to a fresh server, each brought to
+// the state under test by open, and returns the server's heap per
+// connection; it logs heap, stack, goroutines and RSS per connection and
+// fails if the goroutine count grows with the connections. A warm-up
+// connection goes through open first; with warmCancel its session's
+// cancel is awaited, so the baseline holds no warm-up session.
+func connectionCost(t *testing.T, what, serverID string, open func(rawClient, *fakeServer), warmCancel bool) float64 {
+	t.Helper()
 	const n = 2000
 	base, addr := startServer(t, nil)
-	f := newFakeServer(t, base, "fakeproxy", true)
+	f := newFakeServer(t, base, serverID, true)
 	warm := rawDial(t, addr)
-	warm.request(t, f, "warm")
+	open(warm, f)
 	warm.close()
+	for warmCancel && f.later().Type != zhttp.Cancel {
+	}
 	g0, _ := steadyCounts(t)
 	h0, s0 := memInUse()
+	r0 := rss(t)
 	clients := make([]rawClient, 0, n)
 	defer func() {
 		for _, c := range clients {
@@ -149,20 +168,18 @@ func TestIdleConnectionCost(t *testing.T) {
 	for i := 0; i < n; i++ {
 		c := rawDial(t, addr)
 		clients = append(clients, c)
-		c.request(t, f, "ok")
+		open(c, f)
 	}
 	g1, _ := steadyCounts(t)
 	h1, s1 := memInUse()
 	heap := (float64(h1) - float64(h0)) / n
 	stack := (float64(s1) - float64(s0)) / n
-	t.Logf("per idle connection: heap %.0f B, stack %.0f B, total %.0f B; goroutines %.2f",
-		heap, stack, heap+stack, float64(g1-g0)/n)
+	t.Logf("per %s: heap %.0f B, stack %.0f B, total %.0f B; goroutines %.3f; process RSS %+.0f B",
+		what, heap, stack, heap+stack, float64(g1-g0)/n, (rss(t)-r0)/n)
 	if g1-g0 > 10 {
-		t.Errorf("%d more goroutines for %d idle connections: idle connections must not own goroutines", g1-g0, n)
+		t.Errorf("%d more goroutines for %d of %s: connections must not own goroutines", g1-g0, n, what)
 	}
-	if heap > float64(DefaultBufferSize)/2 {
-		t.Errorf("heap per idle connection %.0f B: buffers are being held", heap)
-	}
+	return heap
 }
 
 // hold opens a held stream on c: the server answers with a streaming
@@ -214,38 +231,10 @@ func clip(b []byte) string {
 // may not grow with N.
 func TestHeldConnectionCost(t *testing.T) {
 	ours(t, "measures this process")
-	const n = 2000
-	base, addr := startServer(t, nil)
-	f := newFakeServer(t, base, "fakehandler", true)
-	warm := rawDial(t, addr)
-	warm.hold(t, f)
-	warm.close()
-	// The warm-up stream's cancel; after it the server is back to baseline.
-	for f.later().Type != zhttp.Cancel {
-	}
-	g0, _ := steadyCounts(t)
-	h0, s0 := memInUse()
-	r0 := rss(t)
-	clients := make([]rawClient, 0, n)
-	defer func() {
-		for _, c := range clients {
-			c.close()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		c := rawDial(t, addr)
-		clients = append(clients, c)
+	// The warm-up stream's cancel is awaited: after it the server is back to baseline.
+	heap := connectionCost(t, "held connection", "fakehandler", func(c rawClient, f *fakeServer) {
 		c.hold(t, f)
-	}
-	g1, _ := steadyCounts(t)
-	h1, s1 := memInUse()
-	heap := (float64(h1) - float64(h0)) / n
-	stack := (float64(s1) - float64(s0)) / n
-	t.Logf("per held connection: heap %.0f B, stack %.0f B, total %.0f B; goroutines %.3f; process RSS %+.0f B",
-		heap, stack, heap+stack, float64(g1-g0)/n, (rss(t)-r0)/n)
-	if g1-g0 > 10 {
-		t.Errorf("%d more goroutines for %d held streams: held streams must not own goroutines", g1-g0, n)
-	}
+	}, true)
 	if heap > float64(DefaultBufferSize)/2 {
 		t.Errorf("heap per held connection %.0f B: buffers are being held", heap)
 	}

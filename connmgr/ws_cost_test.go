@@ -38,37 +38,9 @@ func (c rawClient) wsHold(t *testing.T, f *fakeServer) {
 // connection: like a held stream, no goroutine and no buffer.
 func TestIdleWebSocketCost(t *testing.T) {
 	ours(t, "measures this process")
-	const n = 2000
-	base, addr := startServer(t, nil)
-	f := newFakeServer(t, base, "fakeproxy", true)
-	warm := rawDial(t, addr)
-	warm.wsHold(t, f)
-	warm.close()
-	for f.later().Type != zhttp.Cancel {
-	}
-	g0, _ := steadyCounts(t)
-	h0, s0 := memInUse()
-	r0 := rss(t)
-	clients := make([]rawClient, 0, n)
-	defer func() {
-		for _, c := range clients {
-			c.close()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		c := rawDial(t, addr)
-		clients = append(clients, c)
+	heap := connectionCost(t, "idle WebSocket", "fakeproxy", func(c rawClient, f *fakeServer) {
 		c.wsHold(t, f)
-	}
-	g1, _ := steadyCounts(t)
-	h1, s1 := memInUse()
-	heap := (float64(h1) - float64(h0)) / n
-	stack := (float64(s1) - float64(s0)) / n
-	t.Logf("per idle WebSocket: heap %.0f B, stack %.0f B, total %.0f B; goroutines %.3f; process RSS %+.0f B",
-		heap, stack, heap+stack, float64(g1-g0)/n, (rss(t)-r0)/n)
-	if g1-g0 > 10 {
-		t.Errorf("%d more goroutines for %d WebSockets: connections must not own goroutines", g1-g0, n)
-	}
+	}, true)
 	if heap > 1536 {
 		t.Errorf("heap per idle WebSocket %.0f B: more than a held stream's ~1 KB (buffers held?)", heap)
 	}
