@@ -1,13 +1,11 @@
 package woh
 
 import (
-	"encoding/binary"
-	"encoding/hex"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pushpin-go/pushpin/internal/uuid"
 	"github.com/pushpin-go/pushpin/proto/wsevents"
 	"github.com/pushpin-go/pushpin/proto/zhttp"
 )
@@ -178,25 +176,8 @@ func (c *Conn) send(out *[]Action) {
 }
 
 // NewConnectionID returns a random RFC 4122 version 4 UUID, the form of
-// Pushpin's Connection-Id. Unique, not secret: math/rand/v2 suffices.
-func NewConnectionID() string {
-	var b [16]byte
-	binary.LittleEndian.PutUint64(b[:8], rand.Uint64())
-	binary.LittleEndian.PutUint64(b[8:], rand.Uint64())
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
-}
+// Pushpin's Connection-Id.
+func NewConnectionID() string { return uuid.V4() }
 
 // HTTPScheme maps the client's URI scheme to the request's: wss → https,
 // anything else (ws) → http.
