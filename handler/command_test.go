@@ -11,9 +11,9 @@ import (
 	"github.com/pushpin-go/pushpin/proto/zmq"
 )
 
-// zrpc sends one request on a REQ socket to the handler's command socket
+// callCommand sends one zrpc request on a REQ socket to the handler's command socket
 // and returns the decoded response.
-func zrpc(t *testing.T, spec string, req map[string]any) map[string]any {
+func callCommand(t *testing.T, spec string, req map[string]any) map[string]any {
 	t.Helper()
 	s, err := zmq.New(zmq.Req, zmq.Options{RecvTimeout: 10000})
 	if err != nil {
@@ -50,7 +50,7 @@ func TestRecoverCommandNotSupported(t *testing.T) {
 	cfg := handlerCfg(dir)
 	cfg.Handler.CommandSpec = []string{"ipc://" + filepath.Join(dir, "command")}
 	startHandler(t, cfg, zerolog.Nop())
-	m := zrpc(t, cfg.Handler.CommandSpec[0], map[string]any{"id": "r1", "method": "recover"})
+	m := callCommand(t, cfg.Handler.CommandSpec[0], map[string]any{"id": "r1", "method": "recover"})
 	if m["success"] != false || string(asBytes(m["condition"])) != "not-supported" ||
 		string(asBytes(m["value"])) != "recover is not supported yet" || string(asBytes(m["id"])) != "r1" {
 		t.Fatalf("recover answered %v", m)
@@ -73,7 +73,7 @@ func TestIPCFileModeOnBoundSockets(t *testing.T) {
 	cfg.Handler.IPCFileMode = 0o600
 	startHandler(t, cfg, zerolog.Nop())
 	// The command socket answers once everything is bound.
-	zrpc(t, cfg.Handler.CommandSpec[0], map[string]any{"id": "1", "method": "get-zmq-uris"})
+	callCommand(t, cfg.Handler.CommandSpec[0], map[string]any{"id": "1", "method": "get-zmq-uris"})
 	for _, name := range []string{"command", "pull", "sub"} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil {

@@ -5,8 +5,8 @@ import (
 	"errors"
 
 	"github.com/pushpin-go/pushpin/proto/publish"
-	ts "github.com/pushpin-go/pushpin/proto/tnetstring"
 	"github.com/pushpin-go/pushpin/proto/zmq"
+	"github.com/pushpin-go/pushpin/proto/zrpc"
 )
 
 // subLoop owns the SUB publish input. It subscribes to a channel only while
@@ -69,20 +69,13 @@ func (h *Handler) commandLoop(ctx context.Context, sock *zmq.Socket, replies *cm
 			}
 			continue
 		}
-		// [routing ids…, "", request]
-		sep := -1
-		for i, f := range msg {
-			if len(f) == 0 {
-				sep = i
-				break
-			}
-		}
-		if sep < 0 || sep != len(msg)-2 {
+		env, req, ok := zrpc.SplitEnvelope(msg)
+		if !ok {
 			h.log.Warn().Int("frames", len(msg)).Msg("command: bad envelope, dropped")
 			continue
 		}
-		env := append([][]byte{}, msg[:sep+1]...)
-		resp := h.command(msg[len(msg)-1], func(resp []byte) { replies.add(append(env, resp)) })
+		env = append([][]byte{}, env...) // kept past the next receive
+		resp := h.command(req, func(resp []byte) { replies.add(append(env, resp)) })
 		if resp == nil {
 			continue // answered later, through replies
 		}
@@ -95,15 +88,12 @@ func (h *Handler) commandLoop(ctx context.Context, sock *zmq.Socket, replies *cm
 // command runs one zrpc request and returns the encoded response, or nil
 // when the response will be handed to later instead (refresh).
 func (h *Handler) command(req []byte, later func([]byte)) []byte {
-	v, err := ts.Decode(req)
-	m, ok := v.(map[string]any)
-	if err != nil || !ok {
-		return reply(nil, false, "bad-request", nil)
+	r, err := zrpc.ParseRequest(req)
+	if err != nil {
+		return zrpc.Reply(nil, false, "bad-request", nil)
 	}
-	id := m["id"]
-	method, _ := m["method"].([]byte)
-	args, _ := m["args"].(map[string]any)
-	switch string(method) {
+	id, args := r.ID, r.Args
+	switch r.Method {
 	case "publish":
 		items, err := publish.ParseItems(args)
 		if err != nil {
@@ -112,14 +102,14 @@ func (h *Handler) command(req []byte, later func([]byte)) []byte {
 			if errors.As(err, &pe) {
 				text = pe.Text
 			}
-			return reply(id, false, "bad-request", text)
+			return zrpc.Reply(id, false, "bad-request", text)
 		}
 		h.publish(items)
-		return reply(id, true, "", nil)
+		return zrpc.Reply(id, true, "", nil)
 	case "recover":
 		// Pushpin re-announces its sessions and subscriptions; until that
 		// is built, say so rather than answer success and do nothing.
-		return reply(id, false, "not-supported", "recover is not supported yet")
+		return zrpc.Reply(id, false, "not-supported", "recover is not supported yet")
 	case "refresh":
 		return h.refreshCommand(id, args, later)
 	case "get-zmq-uris":
@@ -134,22 +124,7 @@ func (h *Handler) command(req []byte, later func([]byte)) []byte {
 		if len(hc.PushInSubSpecs) > 0 && !hc.PushInSubConnect {
 			out["publish-sub"] = hc.PushInSubSpecs[0]
 		}
-		return reply(id, true, "", out)
+		return zrpc.Reply(id, true, "", out)
 	}
-	return reply(id, false, "method-not-found", nil)
-}
-
-func reply(id any, ok bool, condition string, value any) []byte {
-	m := map[string]any{"success": ok}
-	if id != nil {
-		m["id"] = id
-	}
-	if condition != "" {
-		m["condition"] = condition
-	}
-	if value != nil || ok {
-		m["value"] = value
-	}
-	b, _ := ts.Encode(m)
-	return b
+	return zrpc.Reply(id, false, "method-not-found", nil)
 }

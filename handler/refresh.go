@@ -14,6 +14,7 @@ import (
 
 	ts "github.com/pushpin-go/pushpin/proto/tnetstring"
 	"github.com/pushpin-go/pushpin/proto/zmq"
+	"github.com/pushpin-go/pushpin/proto/zrpc"
 )
 
 // proxyCallTimeout bounds one zrpc call to the proxy (Pushpin's
@@ -59,24 +60,24 @@ func (c *cmdReplies) take() [][][]byte {
 // instead when it can answer at once (bad arguments, no proxy socket).
 func (h *Handler) refreshCommand(id any, args map[string]any, done func([]byte)) []byte {
 	if h.refreshJobs == nil {
-		return reply(id, false, "service-unavailable", "no proxy_command_spec to reach the proxy")
+		return zrpc.Reply(id, false, "service-unavailable", "no proxy_command_spec to reach the proxy")
 	}
 	j := &refreshJob{id: id, done: done}
 	if v, ok := args["cid"]; ok {
 		cid, ok := v.([]byte)
 		if !ok {
-			return reply(id, false, "bad-request", nil)
+			return zrpc.Reply(id, false, "bad-request", nil)
 		}
 		j.cids = []string{string(cid)}
 		return h.submitRefresh(j)
 	}
 	v, ok := args["channel"]
 	if !ok {
-		return reply(id, false, "bad-request", nil)
+		return zrpc.Reply(id, false, "bad-request", nil)
 	}
 	ch, ok := v.([]byte)
 	if !ok {
-		return reply(id, false, "bad-request", nil)
+		return zrpc.Reply(id, false, "bad-request", nil)
 	}
 	j.ignoreErrors = true
 	h.eng.post(func() {
@@ -99,7 +100,7 @@ func (h *Handler) submitRefresh(j *refreshJob) []byte {
 	case h.refreshJobs <- j:
 		return nil
 	default:
-		return reply(j.id, false, "service-unavailable", "too many refreshes in progress")
+		return zrpc.Reply(j.id, false, "service-unavailable", "too many refreshes in progress")
 	}
 }
 
@@ -113,12 +114,12 @@ func (h *Handler) proxyCommandLoop(ctx context.Context, sock *zmq.Socket, jobs <
 		case <-ctx.Done():
 			return
 		case j := <-jobs:
-			resp := reply(j.id, true, "", nil)
+			resp := zrpc.Reply(j.id, true, "", nil)
 			for _, cid := range j.cids {
 				seq++
 				cond := h.proxyCall(ctx, sock, seq, "refresh", map[string]any{"cid": cid})
 				if cond != "" && !j.ignoreErrors {
-					resp = reply(j.id, false, cond, nil)
+					resp = zrpc.Reply(j.id, false, cond, nil)
 					break
 				}
 			}

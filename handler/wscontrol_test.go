@@ -121,7 +121,7 @@ func (p *wsProxy) control(t *testing.T, cid, reqID, msg string) {
 
 func wsPublishCmd(t *testing.T, cfg *configs.Config, format map[string]any) {
 	t.Helper()
-	m := zrpc(t, cfg.Handler.CommandSpec[0], map[string]any{"method": "publish", "args": map[string]any{
+	m := callCommand(t, cfg.Handler.CommandSpec[0], map[string]any{"method": "publish", "args": map[string]any{
 		"items": []any{map[string]any{"channel": format["channel"], "formats": map[string]any{"ws-message": format["ws-message"]}}}}})
 	if m["success"] != true {
 		t.Fatalf("publish: %v", m)
@@ -277,7 +277,7 @@ func TestWSRefreshCommand(t *testing.T) {
 		return ch
 	}
 	done := serve(1, map[string]bool{"a": true})
-	m := zrpc(t, cfg.Handler.CommandSpec[0], map[string]any{"id": "1", "method": "refresh", "args": map[string]any{"cid": "a"}})
+	m := callCommand(t, cfg.Handler.CommandSpec[0], map[string]any{"id": "1", "method": "refresh", "args": map[string]any{"cid": "a"}})
 	if got := <-done; got.err != nil || len(got.asked) != 1 || got.asked[0] != "a" {
 		t.Fatalf("proxy saw %v, %v", got.asked, got.err)
 	}
@@ -285,20 +285,20 @@ func TestWSRefreshCommand(t *testing.T) {
 		t.Fatalf("refresh a: %v", m)
 	}
 	done = serve(1, nil)
-	m = zrpc(t, cfg.Handler.CommandSpec[0], map[string]any{"method": "refresh", "args": map[string]any{"cid": "zz"}})
+	m = callCommand(t, cfg.Handler.CommandSpec[0], map[string]any{"method": "refresh", "args": map[string]any{"cid": "zz"}})
 	<-done
 	if m["success"] != false || string(asBytes(m["condition"])) != "item-not-found" {
 		t.Fatalf("refresh of an unknown cid: %v", m)
 	}
 	done = serve(2, map[string]bool{"a": true})
-	m = zrpc(t, cfg.Handler.CommandSpec[0], map[string]any{"method": "refresh", "args": map[string]any{"channel": "room"}})
+	m = callCommand(t, cfg.Handler.CommandSpec[0], map[string]any{"method": "refresh", "args": map[string]any{"channel": "room"}})
 	if got := <-done; got.err != nil || len(got.asked) != 2 {
 		t.Fatalf("channel refresh: proxy saw %v, %v", got.asked, got.err)
 	}
 	if m["success"] != true {
 		t.Fatalf("refresh of a channel: %v", m)
 	}
-	m = zrpc(t, cfg.Handler.CommandSpec[0], map[string]any{"method": "refresh", "args": map[string]any{}})
+	m = callCommand(t, cfg.Handler.CommandSpec[0], map[string]any{"method": "refresh", "args": map[string]any{}})
 	if m["success"] != false || string(asBytes(m["condition"])) != "bad-request" {
 		t.Fatalf("refresh without cid or channel: %v", m)
 	}

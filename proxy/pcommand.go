@@ -3,7 +3,7 @@ package proxy
 import (
 	"strings"
 
-	ts "github.com/pushpin-go/pushpin/proto/tnetstring"
+	"github.com/pushpin-go/pushpin/proto/zrpc"
 )
 
 // onCommand runs in the command goroutine, which owns the ROUTER bound on
@@ -11,19 +11,12 @@ import (
 // zrpc requests `[routing ids…, "", request]`, answered on the same
 // socket with the same envelope (zhttp.md §11).
 func (p *Proxy) onCommand(msg [][]byte) {
-	sep := -1
-	for i, f := range msg {
-		if len(f) == 0 {
-			sep = i
-			break
-		}
-	}
-	if sep < 0 || sep != len(msg)-2 {
+	env, req, ok := zrpc.SplitEnvelope(msg)
+	if !ok {
 		p.log.Warn().Int("frames", len(msg)).Msg("command: bad envelope, dropped")
 		return
 	}
-	resp := p.command(msg[len(msg)-1])
-	out := append(append(make([][]byte, 0, sep+2), msg[:sep+1]...), resp)
+	out := append(append(make([][]byte, 0, len(env)+1), env...), p.command(req))
 	if err := p.cmdSock.Send(out...); err != nil {
 		p.log.Warn().Err(err).Msg("command: sending reply")
 	}
@@ -31,23 +24,20 @@ func (p *Proxy) onCommand(msg [][]byte) {
 
 // command runs one zrpc request and returns the encoded response.
 func (p *Proxy) command(req []byte) []byte {
-	v, err := ts.Decode(req)
-	m, ok := v.(map[string]any)
-	if err != nil || !ok {
-		return zrpcReply(nil, false, "bad-format", nil)
+	r, err := zrpc.ParseRequest(req)
+	if err != nil {
+		return zrpc.Reply(nil, false, "bad-format", nil)
 	}
-	id := m["id"]
-	method, _ := m["method"].([]byte)
-	args, _ := m["args"].(map[string]any)
-	switch string(method) {
+	id, args := r.ID, r.Args
+	switch r.Method {
 	case "refresh":
 		cid, ok := args["cid"].([]byte)
 		if !ok {
-			return zrpcReply(id, false, "bad-format", nil)
+			return zrpc.Reply(id, false, "bad-format", nil)
 		}
 		s := p.wsCids.get(string(cid))
 		if s == nil {
-			return zrpcReply(id, false, "item-not-found", nil)
+			return zrpc.Reply(id, false, "item-not-found", nil)
 		}
 		// WOH: a request to the backend now; passthrough: nothing to do.
 		s.with(func() {
@@ -55,25 +45,25 @@ func (p *Proxy) command(req []byte) []byte {
 				s.be.refresh()
 			}
 		})
-		return zrpcReply(id, true, "", nil)
+		return zrpc.Reply(id, true, "", nil)
 	case "conncheck":
 		ids, ok := args["ids"].([]any)
 		if !ok {
-			return zrpcReply(id, false, "bad-format", nil)
+			return zrpc.Reply(id, false, "bad-format", nil)
 		}
 		out := []any{}
 		for _, x := range ids {
 			b, ok := x.([]byte)
 			if !ok {
-				return zrpcReply(id, false, "bad-format", nil)
+				return zrpc.Reply(id, false, "bad-format", nil)
 			}
 			if p.connAlive(string(b)) {
 				out = append(out, b)
 			}
 		}
-		return zrpcReply(id, true, "", out)
+		return zrpc.Reply(id, true, "", out)
 	}
-	return zrpcReply(id, false, "method-not-found", nil)
+	return zrpc.Reply(id, false, "method-not-found", nil)
 }
 
 // connAlive reports whether a connection id names a live session: a
@@ -86,19 +76,4 @@ func (p *Proxy) connAlive(id string) bool {
 		return p.sessions.get(clientKey(id[:i], id[i+1:])) != nil
 	}
 	return false
-}
-
-func zrpcReply(id any, ok bool, condition string, value any) []byte {
-	m := map[string]any{"success": ok}
-	if id != nil {
-		m["id"] = id
-	}
-	if condition != "" {
-		m["condition"] = condition
-	}
-	if value != nil || ok {
-		m["value"] = value
-	}
-	b, _ := ts.Encode(m)
-	return b
 }
