@@ -55,18 +55,7 @@ func (s *session) tryTarget(i int) {
 			continue
 		}
 		s.target = i
-		host, hostHdr := s.host, ""
-		if r.AsHost != "" {
-			host, hostHdr = r.AsHost, r.AsHost
-		}
-		if t.HostHeader != "" {
-			host, hostHdr = t.HostHeader, t.HostHeader
-		}
-		in := rewriteIn{peer: s.first.PeerAddress, https: s.https, host: hostHdr, headers: r.Headers, trusted: s.trusted}
-		if !r.NoGrip {
-			in.signer = s.px.signerFor(r)
-		}
-		hdrs, err := s.px.rw.request(s.first.Headers, &in)
+		host, hdrs, err := s.px.targetRequest(s.first, r, t, s.host, s.https, s.trusted)
 		if err != nil {
 			s.lg().Error().Err(err).Msg("rewriting request")
 			s.proxyError(err.Error())
@@ -329,4 +318,25 @@ func (s *session) onBackendError(cond string) {
 	default:
 		s.proxyError("Error while proxying to origin: " + cond)
 	}
+}
+
+// targetRequest is what a request to target t of route r is made of, for
+// HTTP and WebSocket sessions alike: the host it goes to (the route's
+// as_host or the target's host header override the client's) and the
+// client's headers after the proxy's rules, signed unless the route says
+// no_grip.
+func (px *Proxy) targetRequest(first *zhttp.Packet, r *routing.Route, t *routing.Target, clientHost string, https, trusted bool) (string, zhttp.Headers, error) {
+	host, hostHdr := clientHost, ""
+	if r.AsHost != "" {
+		host, hostHdr = r.AsHost, r.AsHost
+	}
+	if t.HostHeader != "" {
+		host, hostHdr = t.HostHeader, t.HostHeader
+	}
+	in := rewriteIn{peer: first.PeerAddress, https: https, host: hostHdr, headers: r.Headers, trusted: trusted}
+	if !r.NoGrip {
+		in.signer = px.signerFor(r)
+	}
+	hdrs, err := px.rw.request(first.Headers, &in)
+	return host, hdrs, err
 }

@@ -349,18 +349,7 @@ func (s *wsSession) tryTarget(i int) {
 				[]byte("Client not allowed to send WebSocket events directly.\n"))
 			return
 		}
-		host, hostHdr := s.host, ""
-		if r.AsHost != "" {
-			host, hostHdr = r.AsHost, r.AsHost
-		}
-		if t.HostHeader != "" {
-			host, hostHdr = t.HostHeader, t.HostHeader
-		}
-		in := rewriteIn{peer: s.first.PeerAddress, https: s.https, host: hostHdr, headers: r.Headers, trusted: s.trusted}
-		if !r.NoGrip {
-			in.signer = s.px.signerFor(r)
-		}
-		hdrs, err := s.px.rw.request(s.first.Headers, &in)
+		host, hdrs, err := s.px.targetRequest(s.first, r, t, s.host, s.https, s.trusted)
 		if err != nil {
 			s.lg().Error().Err(err).Msg("rewriting request")
 			s.reject502(err.Error())
