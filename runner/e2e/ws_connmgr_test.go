@@ -1,14 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -37,45 +35,6 @@ type cmwsWOHBackend struct {
 	opened      chan string // Connection-Id of each OPEN
 }
 
-type cmwsEvent struct {
-	typ     string
-	content []byte
-}
-
-// cmwsParseEvents parses a WebSocket-over-HTTP body (websocket-over-http.md §3).
-func cmwsParseEvents(b []byte) ([]cmwsEvent, error) {
-	var out []cmwsEvent
-	for len(b) > 0 {
-		i := bytes.Index(b, []byte("\r\n"))
-		if i < 0 {
-			return nil, errors.New("event line without CRLF")
-		}
-		line := string(b[:i])
-		b = b[i+2:]
-		typ, hexLen, hasLen := strings.Cut(line, " ")
-		ev := cmwsEvent{typ: typ}
-		if hasLen {
-			n, err := strconv.ParseInt(hexLen, 16, 32)
-			if err != nil || int(n)+2 > len(b) {
-				return nil, fmt.Errorf("bad event length %q", hexLen)
-			}
-			ev.content = b[:n]
-			b = b[n+2:]
-		}
-		out = append(out, ev)
-	}
-	return out, nil
-}
-
-func cmwsAppendEvent(b []byte, typ string, content []byte) []byte {
-	if len(content) == 0 {
-		return append(b, typ+"\r\n"...)
-	}
-	b = fmt.Appendf(b, "%s %x\r\n", typ, len(content))
-	b = append(b, content...)
-	return append(b, "\r\n"...)
-}
-
 func newCmwsWOHBackend(t *testing.T) *cmwsWOHBackend {
 	t.Helper()
 	b := &cmwsWOHBackend{disconnects: map[string]bool{}, opened: make(chan string, 16)}
@@ -85,7 +44,7 @@ func newCmwsWOHBackend(t *testing.T) *cmwsWOHBackend {
 			return
 		}
 		body, _ := io.ReadAll(r.Body)
-		evs, err := cmwsParseEvents(body)
+		evs, err := parseWOHEvents(body)
 		if err != nil {
 			http.Error(w, err.Error(), 400)
 			return
@@ -96,13 +55,13 @@ func newCmwsWOHBackend(t *testing.T) *cmwsWOHBackend {
 			switch ev.typ {
 			case "OPEN":
 				w.Header().Set("Sec-WebSocket-Extensions", `grip; message-prefix=""`)
-				out = cmwsAppendEvent(out, "OPEN", nil)
-				out = cmwsAppendEvent(out, "TEXT", []byte(`c:{"type":"subscribe","channel":"cmws"}`))
+				out = appendWOHEvent(out, "OPEN", nil)
+				out = appendWOHEvent(out, "TEXT", []byte(`c:{"type":"subscribe","channel":"cmws"}`))
 				b.opened <- cid
 			case "TEXT":
-				out = cmwsAppendEvent(out, "TEXT", append([]byte("echo: "), ev.content...))
+				out = appendWOHEvent(out, "TEXT", append([]byte("echo: "), ev.content...))
 			case "CLOSE":
-				out = cmwsAppendEvent(out, "CLOSE", ev.content)
+				out = appendWOHEvent(out, "CLOSE", ev.content)
 			case "DISCONNECT":
 				b.mu.Lock()
 				b.disconnects[cid] = true

@@ -9,7 +9,6 @@ package e2e
 // control message (the test drives control messages from the client side).
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,56 +47,26 @@ func hwsNewBackend(t *testing.T) *hwsBackend {
 
 func (b *hwsBackend) port() int { return b.srv.Listener.Addr().(*net.TCPAddr).Port }
 
-func hwsEvent(typ string, content []byte) []byte {
-	if len(content) == 0 {
-		return []byte(typ + "\r\n")
-	}
-	return append(append([]byte(fmt.Sprintf("%s %x\r\n", typ, len(content))), content...), '\r', '\n')
-}
-
-// hwsEvents parses a websocket-events body.
-func hwsEvents(body []byte) (types []string, contents [][]byte, err error) {
-	for len(body) > 0 {
-		i := bytes.Index(body, []byte("\r\n"))
-		if i < 0 {
-			return nil, nil, errors.New("no CRLF")
-		}
-		line := string(body[:i])
-		body = body[i+2:]
-		typ, hexlen, has := strings.Cut(line, " ")
-		var c []byte
-		if has {
-			n, err := strconv.ParseInt(hexlen, 16, 32)
-			if err != nil || int(n)+2 > len(body) {
-				return nil, nil, fmt.Errorf("bad length %q", hexlen)
-			}
-			c, body = body[:n], body[n+2:]
-		}
-		types, contents = append(types, typ), append(contents, c)
-	}
-	return types, contents, nil
-}
-
 func (b *hwsBackend) serve(w http.ResponseWriter, r *http.Request) {
 	b.requests.Add(1)
 	body, _ := io.ReadAll(r.Body)
-	types, contents, err := hwsEvents(body)
+	evs, err := parseWOHEvents(body)
 	if err != nil {
 		http.Error(w, err.Error(), 400)
 		return
 	}
 	w.Header().Set("Content-Type", "application/websocket-events")
 	var out []byte
-	for i, typ := range types {
-		switch typ {
+	for _, ev := range evs {
+		switch ev.typ {
 		case "OPEN":
 			w.Header().Set("Sec-WebSocket-Extensions", `grip; message-prefix=""`)
-			out = append(out, hwsEvent("OPEN", nil)...)
-			out = append(out, hwsEvent("TEXT", []byte(`c:{"type":"subscribe","channel":"x"}`))...)
+			out = appendWOHEvent(out, "OPEN", nil)
+			out = appendWOHEvent(out, "TEXT", []byte(`c:{"type":"subscribe","channel":"x"}`))
 		case "TEXT":
-			out = append(out, hwsEvent("TEXT", contents[i])...)
+			out = appendWOHEvent(out, "TEXT", ev.content)
 		case "CLOSE":
-			out = append(out, hwsEvent("CLOSE", contents[i])...)
+			out = appendWOHEvent(out, "CLOSE", ev.content)
 		}
 	}
 	_, _ = w.Write(out)

@@ -403,45 +403,9 @@ func pxwsNewWOHBackend(t *testing.T) *pxwsWOHBackend {
 
 func (b *pxwsWOHBackend) port() int { return b.ln.Addr().(*net.TCPAddr).Port }
 
-type pxwsEvent struct {
-	typ  string
-	data []byte
-}
-
-// pxwsParseEvents parses "TYPE[ hexlen]\r\n[content\r\n]" events.
-func pxwsParseEvents(body []byte) ([]pxwsEvent, error) {
-	var out []pxwsEvent
-	for len(body) > 0 {
-		i := bytes.Index(body, []byte("\r\n"))
-		if i < 0 {
-			return nil, errors.New("no line end")
-		}
-		line := string(body[:i])
-		body = body[i+2:]
-		typ, hexLen, has := strings.Cut(line, " ")
-		ev := pxwsEvent{typ: typ}
-		if has {
-			var n int
-			if _, err := fmt.Sscanf(hexLen, "%x", &n); err != nil || len(body) < n+2 {
-				return nil, fmt.Errorf("bad length %q", hexLen)
-			}
-			ev.data, body = body[:n], body[n+2:]
-		}
-		out = append(out, ev)
-	}
-	return out, nil
-}
-
-func pxwsEvent2(typ string, data []byte) string {
-	if data == nil {
-		return typ + "\r\n"
-	}
-	return fmt.Sprintf("%s %x\r\n%s\r\n", typ, len(data), data)
-}
-
 func (b *pxwsWOHBackend) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	evs, err := pxwsParseEvents(body)
+	evs, err := parseWOHEvents(body)
 	if err != nil || r.Header.Get("Content-Type") != "application/websocket-events" {
 		http.Error(w, "bad events", http.StatusBadRequest)
 		return
@@ -454,22 +418,22 @@ func (b *pxwsWOHBackend) serve(w http.ResponseWriter, r *http.Request) {
 		switch ev.typ {
 		case "OPEN":
 			w.Header().Set("Sec-WebSocket-Extensions", "grip")
-			out.WriteString(pxwsEvent2("OPEN", nil))
+			out.Write(appendWOHEvent(nil, "OPEN", nil))
 			if ch := r.URL.Query().Get("ch"); ch != "" {
-				out.WriteString(pxwsEvent2("TEXT", []byte(`c:{"type":"subscribe","channel":"`+ch+`"}`)))
+				out.Write(appendWOHEvent(nil, "TEXT", []byte(`c:{"type":"subscribe","channel":"`+ch+`"}`)))
 			}
-			out.WriteString(pxwsEvent2("TEXT", []byte("m:hello")))
+			out.Write(appendWOHEvent(nil, "TEXT", []byte("m:hello")))
 		case "TEXT":
-			out.WriteString(pxwsEvent2("TEXT", append([]byte("m:echo:"), ev.data...)))
+			out.Write(appendWOHEvent(nil, "TEXT", append([]byte("m:echo:"), ev.content...)))
 		case "CLOSE":
 			code := 0
-			if len(ev.data) >= 2 {
-				code = int(ev.data[0])<<8 | int(ev.data[1])
+			if len(ev.content) >= 2 {
+				code = int(ev.content[0])<<8 | int(ev.content[1])
 			}
 			b.mu.Lock()
 			b.closes = append(b.closes, code)
 			b.mu.Unlock()
-			out.WriteString(pxwsEvent2("CLOSE", ev.data[:min(2, len(ev.data))]))
+			out.Write(appendWOHEvent(nil, "CLOSE", ev.content[:min(2, len(ev.content))]))
 		case "DISCONNECT":
 			b.mu.Lock()
 			b.disconnects++
