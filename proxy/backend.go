@@ -19,16 +19,7 @@ func (s *session) startRequest() {
 	}
 	s.https = scheme == "https" || scheme == "wss"
 	s.host = host
-	tbl := s.px.routes.Current()
-	var r *routing.Route
-	if s.px.cfg.Proxy.AcceptPushpinRoute {
-		if id := p.Headers.Get("Pushpin-Route"); id != "" {
-			r, ok = tbl.ByID(id)
-		}
-	}
-	if r == nil {
-		r, ok = tbl.Match(host, pathOf(rest), false, s.https)
-	}
+	r, ok := s.px.route(p.Headers, host, rest, false, s.https)
 	if !ok {
 		s.lg().Info().Str("host", host).Msg("no route")
 		s.respondText(502, "Bad Gateway", textNoRoute+hostOnly(host)+"\n")
@@ -339,4 +330,19 @@ func (px *Proxy) targetRequest(first *zhttp.Packet, r *routing.Route, t *routing
 	}
 	hdrs, err := px.rw.request(first.Headers, &in)
 	return host, hdrs, err
+}
+
+// route picks the route of a request to host with path and query rest:
+// the one a Pushpin-Route header names when accept_pushpin_route is on and
+// the id exists, else the first that matches.
+func (px *Proxy) route(h zhttp.Headers, host, rest string, ws, https bool) (*routing.Route, bool) {
+	tbl := px.routes.Current()
+	if px.cfg.Proxy.AcceptPushpinRoute {
+		if id := h.Get("Pushpin-Route"); id != "" {
+			if r, ok := tbl.ByID(id); ok {
+				return r, true
+			}
+		}
+	}
+	return tbl.Match(host, pathOf(rest), ws, https)
 }

@@ -302,16 +302,7 @@ func (s *wsSession) begin() {
 		return
 	}
 	s.https, s.host = scheme == "wss", host
-	tbl := s.px.routes.Current()
-	var r *routing.Route
-	if s.px.cfg.Proxy.AcceptPushpinRoute {
-		if id := p.Headers.Get("Pushpin-Route"); id != "" {
-			r, ok = tbl.ByID(id)
-		}
-	}
-	if r == nil {
-		r, ok = tbl.Match(host, pathOf(rest), true, s.https)
-	}
+	r, ok := s.px.route(p.Headers, host, rest, true, s.https)
 	if !ok {
 		s.lg().Info().Str("host", host).Msg("no route")
 		s.reject(502, "Bad Gateway", nil, []byte(textNoRoute+hostOnly(host)+"\n"))
