@@ -36,6 +36,9 @@ type Handler struct {
 	log zerolog.Logger
 	id  string
 	eng *engine
+	// engReady is closed once Run has made eng: another goroutine (a
+	// test) may read eng after it, never before.
+	engReady chan struct{}
 
 	refreshJobs chan *refreshJob // to the proxy command loop; nil without proxy_command_spec
 }
@@ -48,7 +51,7 @@ func WithID(id string) Option { return func(h *Handler) { h.id = id } }
 
 // New validates cfg; no socket opens before Run.
 func New(cfg *configs.Config, log zerolog.Logger, opts ...Option) (*Handler, error) {
-	h := &Handler{cfg: cfg, log: log, id: "pushpin-handler_" + strconv.Itoa(os.Getpid())}
+	h := &Handler{cfg: cfg, log: log, id: "pushpin-handler_" + strconv.Itoa(os.Getpid()), engReady: make(chan struct{})}
 	for _, o := range opts {
 		o(h)
 	}
@@ -199,6 +202,7 @@ func (h *Handler) Run(ctx context.Context) error {
 	}
 	h.eng = newEngine(h.id, h.log, func(f []byte) { pubSender.Send(f) }, subs, h.cfg.Handler.ConnectionSubscriptionMax)
 	h.eng.maxQueue = int64(hc.StreamMaxQueueSize)
+	close(h.engReady)
 	var wg sync.WaitGroup
 	goRun := func(fn func()) {
 		wg.Add(1)

@@ -58,6 +58,18 @@ func startHandler(t *testing.T, cfg *configs.Config, log zerolog.Logger) *runnin
 	return r
 }
 
+// engine returns the running handler's engine once Run has made it.
+func (r *running) engine(t *testing.T) *engine {
+	t.Helper()
+	select {
+	case <-r.h.engReady:
+		return r.h.eng
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler's engine was not made within 10s")
+		return nil
+	}
+}
+
 // shutdown stops the handler and fails the test if Run has not returned
 // within d.
 func (r *running) shutdown(t *testing.T, d time.Duration) {

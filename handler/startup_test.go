@@ -26,7 +26,7 @@ func TestFirstPacketsWaitForConnMgrSubscription(t *testing.T) {
 	r := startHandler(t, cfg, zerolog.Nop())
 	accept := holdAccept("cm1", "ch", 1000, "s1").AppendMessage(nil)
 	testwait.For(t, 5*time.Second, func() error { return push.TrySend(accept) })
-	waitCounts(t, r.h.eng, 1, 1)
+	waitCounts(t, r.engine(t), 1, 1)
 
 	// The fake connection manager's socket takes in the handler's pipe,
 	// and sends its subscription, only once it receives.
