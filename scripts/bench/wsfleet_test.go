@@ -135,7 +135,7 @@ func TestWSFleetDeliversGapsAndCloses(t *testing.T) {
 		t.Fatalf("counts %+v, finish %+v", c, fin)
 	}
 	// Session 1's reply to the target's close, and the 49 the finish closed.
-	testwait.For(t, 5*time.Second, func() error {
+	testwait.For(t, 30*time.Second, func() error {
 		if got := wt.closes.Load(); got != n {
 			return fmt.Errorf("the target saw %d close frames", got)
 		}
